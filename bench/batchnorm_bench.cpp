@@ -14,7 +14,7 @@
 // = minor page faults per iteration. Timing is wall clock (UseRealTime). Inputs are reused across
 // iterations, as in a training loop; a 12.8 MB tensor can partly stay in a 32 MiB L3, so a ratio
 // below 1 means "faster than DRAM streaming", not a broken bound.
-// Rows "BatchNorm2d/..." time the module (forward keeps a copy of its input for backward);
+// Rows "BatchNorm2d/..." time the module (forward keeps its input for backward by sharing it);
 // rows "Kernels/..." time the functional passes alone, chained as the module chains them.
 #include <benchmark/benchmark.h>
 #include <omp.h>
@@ -155,19 +155,15 @@ void run_once(BatchNorm2d& bn, Mode mode, const Tensor& x, const Tensor& dy) {
   benchmark::ClobberMemory();
 }
 
-std::vector<double> to_doubles(const Tensor& t) {
-  return std::vector<double>(t.data<float>(), t.data<float>() + t.numel());
-}
-
-// The functional kernels alone, as the module chains them but without the module's copy of its
-// input (see normalize_and_save): what the passes themselves cost.
+// The functional kernels alone, as the module chains them: what the passes themselves cost,
+// without the module's bookkeeping.
 void run_kernels(BatchNorm2d& bn, Mode mode, const Tensor& x, const Tensor& dy) {
   namespace F = syncbn::nn::functional;
   const double eps = bn.options().eps();
   F::ChannelMoments m;
   std::vector<double> mean, var;
   if (mode == Mode::EvalForward) {
-    mean = to_doubles(bn.running_mean), var = to_doubles(bn.running_var);
+    mean = F::to_doubles(bn.running_mean), var = F::to_doubles(bn.running_var);
   } else {
     m = F::channel_moments(x);
     mean = m.mean;

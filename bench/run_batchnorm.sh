@@ -78,8 +78,8 @@ for name, a in aggs.items():
                  "%.2f" % (ms / (med["traffic_bytes"] / stream_bw * 1e3)),
                  "%.0f" % med["faults"]))
 print()
-print("The kernels alone (functional API as the module chains it, without the module's copy of")
-print("its input for backward):")
+print("The kernels alone (functional API as the module chains it, without the module's bookkeeping")
+print("around them):")
 fmt = "%-13s %-17s %10s %8s %10s %14s %17s"
 print(fmt % ("shape", "mode", "kernels ms", "bound ms", "ms/bound", "min ms/bound",
              "ms/STREAM bound"))

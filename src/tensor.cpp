@@ -1,6 +1,7 @@
 #include "syncbn/tensor.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -108,18 +109,20 @@ void Tensor::allocate() {
   if (bytes == 0) return;
   auto* p = static_cast<std::byte*>(std::aligned_alloc(kAlignment, bytes));
   if (p == nullptr) throw std::bad_alloc();
-  data_.reset(p);
+  data_.reset(p, AlignedFree{});
 }
 
-Tensor::Tensor(const Tensor& other)
-    : shape_(other.shape_), dtype_(other.dtype_), defined_(other.defined_), numel_(other.numel_) {
+void Tensor::make_unique() {
+  if (data_ == nullptr) return;
+  if (data_.use_count() == 1) {
+    // Another thread's last reads of this storage (before it dropped its copy) happen before
+    // our writes: use_count() is a relaxed load, so pair it with an acquire fence.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    return;
+  }
+  const std::shared_ptr<std::byte> shared = std::move(data_);
   allocate();
-  if (numel_ > 0) std::memcpy(data_.get(), other.data_.get(), nbytes());
-}
-
-Tensor& Tensor::operator=(const Tensor& other) {
-  if (this != &other) *this = Tensor(other);
-  return *this;
+  std::memcpy(data_.get(), shared.get(), nbytes());
 }
 
 Tensor Tensor::full(Shape shape, double value, DType dtype) {
@@ -169,7 +172,7 @@ Tensor Tensor::reshape(Shape shape) const {
   if (inferred >= 0 && known > 0) shape[static_cast<std::size_t>(inferred)] = numel_ / known;
   SYNCBN_CHECK_AS(ShapeError, shape_numel(shape) == numel_, "cannot reshape ", shape_str(shape_),
                   " to ", shape_str(shape));
-  Tensor out(*this);
+  Tensor out(*this);  // shares the storage
   out.shape_ = std::move(shape);
   return out;
 }

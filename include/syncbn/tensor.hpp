@@ -1,6 +1,10 @@
 #pragma once
-// Tensor: a dense, contiguous, row-major (NCHW) array with value semantics. Copying a Tensor
-// copies its data; moving is free. Storage is 64-byte aligned so kernels can use full vectors.
+// Tensor: a dense, contiguous, row-major (NCHW) array with value semantics. Copies share their
+// storage until one of them is written (copy-on-write): copying and reshape are O(1), and the
+// first mutable access (mutable data<T>(), raw(), fill_) of a shared tensor takes a private copy.
+// So a module can keep its input for backward without a pass over it. The one caveat: a pointer
+// from a mutable access writes to every copy made after it was taken; take it after copying.
+// Storage is 64-byte aligned so kernels can use full vectors.
 // float32 is the compute type; int64 holds counters such as num_batches_tracked; uint8 holds
 // quantized values; float64 exists for exchanging exact references.
 #include <cstddef>
@@ -61,8 +65,8 @@ class Tensor {
   static Tensor from(Shape shape, const std::vector<float>& values);
   static Tensor scalar_int64(std::int64_t value);
 
-  Tensor(const Tensor& other);
-  Tensor& operator=(const Tensor& other);
+  Tensor(const Tensor&) = default;
+  Tensor& operator=(const Tensor&) = default;
   Tensor(Tensor&&) noexcept = default;
   Tensor& operator=(Tensor&&) noexcept = default;
 
@@ -75,10 +79,12 @@ class Tensor {
   std::int64_t numel() const { return numel_; }
   std::size_t nbytes() const { return static_cast<std::size_t>(numel_) * dtype_size(dtype_); }
 
-  // Typed access; throws ValueError when T does not match dtype().
+  // Typed access; throws ValueError when T does not match dtype(). The mutable forms make the
+  // storage private first (copy-on-write).
   template <typename T>
   T* data() {
     check_dtype(dtype_of<T>());
+    make_unique();
     return reinterpret_cast<T*>(data_.get());
   }
   template <typename T>
@@ -86,10 +92,13 @@ class Tensor {
     check_dtype(dtype_of<T>());
     return reinterpret_cast<const T*>(data_.get());
   }
-  void* raw() { return data_.get(); }
+  void* raw() {
+    make_unique();
+    return data_.get();
+  }
   const void* raw() const { return data_.get(); }
 
-  // Same data, new shape with the same element count (one dimension may be -1).
+  // Same data, new shape with the same element count (one dimension may be -1). Shares storage.
   Tensor reshape(Shape shape) const;
   // Element-wise conversion to another dtype (float<->double<->int64 by static_cast).
   Tensor to(DType dtype) const;
@@ -103,12 +112,14 @@ class Tensor {
   };
   void check_dtype(DType expected) const;
   void allocate();
+  // Copies shared storage so this tensor owns it alone.
+  void make_unique();
 
   Shape shape_;
   DType dtype_ = DType::Float32;
   bool defined_ = false;
   std::int64_t numel_ = 0;
-  std::unique_ptr<std::byte[], AlignedFree> data_;
+  std::shared_ptr<std::byte> data_;
 };
 
 // Largest |a - b| over all elements (shapes must match). For tests and diagnostics.

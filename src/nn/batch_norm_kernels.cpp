@@ -7,11 +7,8 @@
 //    see channel_loop.hpp), one sequential stream per operand. Train forward is 2 reads + 1
 //    write of the tensor, backward 4 reads + 1 write, eval forward 1 read + 1 write.
 //  - Outputs are allocated uninitialised (Tensor::empty): a zero-fill would be one more write.
-//  - The module must keep a copy of its input for backward (a value-semantics Tensor cannot
-//    share the caller's storage). normalize_and_save makes it inside the normalise pass, span by
-//    span while the span is in L1, so x is read once for both; it goes with non-temporal stores
-//    (it is read only after the rest of the forward) into the previous call's buffer (no
-//    allocation, no page faults). Its write is the one transfer beyond the bound.
+//  - The module keeps its input for backward by sharing its storage (copy-on-write Tensor), so
+//    saving it moves no bytes.
 //  - Outputs larger than half the L3 go with non-temporal stores too (computed into an L1
 //    scratch span, then streamed): such an output cannot stay cached next to its input anyway,
 //    and a normal store would first read every line for ownership.
@@ -290,34 +287,26 @@ void produce_span(const NCS& d, std::int64_t begin, std::int64_t end, float* out
 }
 
 // An element-wise pass producing `out` (streamed when `stream`), threads over channel ranges,
-// each in spans in memory order. When copy_dst is set, each span of copy_src is also copied
-// there first, with streaming stores: it is the module's saved input, which backward reads only
-// after the rest of the forward, so caching it would just evict x and y.
+// each in spans in memory order.
 template <typename Write>
-void elementwise_pass(const NCS& d, float* out, bool stream, const float* copy_src, float* copy_dst,
-                      Write&& write) {
+void elementwise_pass(const NCS& d, float* out, bool stream, Write&& write) {
   detail::for_channel_ranges(d, [&](std::int64_t c0, std::int64_t c1) {
     detail::for_each_span(d, c0, c1, kSpanValues, [&](std::int64_t begin, std::int64_t end) {
-      if (copy_dst != nullptr) stream_copy(copy_src + begin, copy_dst + begin, end - begin);
       produce_span(d, begin, end, out, stream, write);
     });
-    if (stream || copy_dst != nullptr) stream_fence();
+    if (stream) stream_fence();
   });
 }
+}  // namespace
 
-Tensor normalize_impl(const Tensor& input, const std::vector<double>& mean,
-                      const std::vector<double>& invstd, const Tensor& weight, const Tensor& bias,
-                      Tensor* saved) {
+Tensor normalize(const Tensor& input, const std::vector<double>& mean,
+                 const std::vector<double>& invstd, const Tensor& weight, const Tensor& bias) {
   const NCS d = detail::ncs_of(input);
   Tensor out = Tensor::empty(input.shape());
-  if (saved != nullptr &&
-      (!saved->defined() || saved->dtype() != DType::Float32 || saved->shape() != input.shape()))
-    *saved = Tensor::empty(input.shape());
   if (out.numel() == 0) return out;
   const Affine a = affine_of(mean, invstd, weight, bias, d.c);
   const float* x = input.data<float>();
-  float* copy = saved != nullptr ? saved->data<float>() : nullptr;
-  elementwise_pass(d, out.data<float>(), stream_output(out.nbytes()), x, copy,
+  elementwise_pass(d, out.data<float>(), stream_output(out.nbytes()),
                    [&](float* dst, std::int64_t c, std::int64_t at, std::int64_t len) {
                      const float hi = a.hi[c], scale = a.scale[c], offset = a.offset[c];
                      cover_run(len, [&](std::int64_t i, auto as) {
@@ -327,7 +316,6 @@ Tensor normalize_impl(const Tensor& input, const std::vector<double>& mean,
                    });
   return out;
 }
-}  // namespace
 
 ChannelMoments channel_moments(const Tensor& input) {
   const NCS d = detail::ncs_of(input);
@@ -373,18 +361,6 @@ std::vector<double> invstd_from_var(const std::vector<double>& var, double eps) 
   std::vector<double> out(var.size());
   for (std::size_t c = 0; c < var.size(); ++c) out[c] = 1.0 / std::sqrt(var[c] + eps);
   return out;
-}
-
-Tensor normalize(const Tensor& input, const std::vector<double>& mean,
-                 const std::vector<double>& invstd, const Tensor& weight, const Tensor& bias) {
-  return normalize_impl(input, mean, invstd, weight, bias, nullptr);
-}
-
-Tensor normalize_and_save(const Tensor& input, const std::vector<double>& mean,
-                          const std::vector<double>& invstd, const Tensor& weight,
-                          const Tensor& bias, Tensor& saved) {
-  SYNCBN_CHECK(&saved != &input, "normalize_and_save: saved must not be the input");
-  return normalize_impl(input, mean, invstd, weight, bias, &saved);
 }
 
 GradSums grad_sums(const Tensor& grad_output, const Tensor& input, const std::vector<double>& mean,
@@ -434,7 +410,7 @@ Tensor grad_input_train(const Tensor& grad_output, const Tensor& input,
   }
   const float* dy = grad_output.data<float>();
   const float* x = input.data<float>();
-  elementwise_pass(d, dx.data<float>(), stream_output(dx.nbytes()), nullptr, nullptr,
+  elementwise_pass(d, dx.data<float>(), stream_output(dx.nbytes()),
                    [&](float* dst, std::int64_t c, std::int64_t at, std::int64_t len) {
                      const float ac = a[c], bc = b[c], kc = k[c], h = hi[c];
                      cover_run(len, [&](std::int64_t i, auto as) {
@@ -455,7 +431,7 @@ Tensor grad_input_eval(const Tensor& grad_output, const std::vector<double>& inv
   for (std::int64_t c = 0; c < d.c; ++c)
     scale[c] = static_cast<float>(weight_at(weight, c) * invstd[c]);
   const float* dy = grad_output.data<float>();
-  elementwise_pass(d, dx.data<float>(), stream_output(dx.nbytes()), nullptr, nullptr,
+  elementwise_pass(d, dx.data<float>(), stream_output(dx.nbytes()),
                    [&](float* dst, std::int64_t c, std::int64_t at, std::int64_t len) {
                      const float sc = scale[c];
                      cover_run(len, [&](std::int64_t i, auto as) {

@@ -144,9 +144,8 @@ Tensor BatchNormBase::forward(const Tensor& input) {
     saved_invstd_ =
         functional::invstd_from_var(functional::to_doubles(running_var), options_.eps());
   }
-  // Saves the input inside the normalise pass (one read of it, saved buffer reused).
-  return functional::normalize_and_save(input, saved_mean_, saved_invstd_, weight.value, bias.value,
-                                        saved_input_);
+  saved_input_ = input;  // shares the storage: no copy
+  return functional::normalize(input, saved_mean_, saved_invstd_, weight.value, bias.value);
 }
 
 Tensor BatchNormBase::backward(const Tensor& grad_output) {

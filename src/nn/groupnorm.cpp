@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <utility>
 
 #include "syncbn/error.hpp"
 
@@ -92,7 +93,7 @@ Tensor GroupNorm::backward(const Tensor& grad_output) {
                   "GroupNorm: grad_output shape ", shape_str(grad_output.shape()),
                   " does not match input ", shape_str(saved_input_.shape()));
   const Layout l = layout_of(saved_input_, options_.num_groups());
-  const float* x = saved_input_.data<float>();
+  const float* x = std::as_const(saved_input_).data<float>();
   const float* dy = grad_output.data<float>();
   Tensor dx(saved_input_.shape());
   float* out = dx.data<float>();

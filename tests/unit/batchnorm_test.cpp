@@ -150,6 +150,24 @@ TEST(BatchNorm, GradientsMatchFiniteDifferences) {
   testing::expect_gradients_match(plain, random_tensor({2, 2, 2, 2, 3}, 12));
 }
 
+// The module shares its input's storage for backward; a caller writing the input afterwards
+// must not change the saved copy (copy-on-write), in training and in eval.
+TEST(BatchNorm, BackwardUsesTheInputAsItWasAtForward) {
+  for (bool training : {true, false}) {
+    BatchNorm2d kept(3), reference(3);
+    kept.weight.value = reference.weight.value = random_tensor({3}, 21);
+    kept.train(training);
+    reference.train(training);
+    const Tensor x = random_tensor({4, 3, 5, 7}, 22), dy = random_tensor({4, 3, 5, 7}, 23);
+    Tensor overwritten = x;
+    kept.forward(overwritten);
+    overwritten.fill_(100.0);
+    reference.forward(x);
+    EXPECT_TRUE(all_close(kept.backward(dy), reference.backward(dy), 0, 0)) << training;
+    EXPECT_TRUE(all_close(kept.weight.grad, reference.weight.grad, 0, 0)) << training;
+  }
+}
+
 TEST(BatchNorm, StateDictKeysAndVersionOneMigration) {
   BatchNorm2d bn(3);
   auto dict = bn.state_dict();

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <thread>
+#include <vector>
+
 #include "syncbn/error.hpp"
 #include "syncbn/tensor.hpp"
 
@@ -14,14 +17,52 @@ TEST(Tensor, ZeroFilledWithShape) {
   for (std::int64_t i = 0; i < t.numel(); ++i) EXPECT_EQ(t.data<float>()[i], 0.f);
 }
 
-TEST(Tensor, CopyIsDeepMoveIsCheap) {
+const float* storage_of(const Tensor& t) {
+  return t.data<float>();
+}
+
+TEST(Tensor, CopiesShareStorageUntilOneIsWritten) {
   Tensor a = Tensor::full({3}, 2.0);
   Tensor b = a;
-  b.data<float>()[0] = 5;
-  EXPECT_EQ(a.data<float>()[0], 2.f);
-  const float* storage = b.data<float>();
-  Tensor c = std::move(b);
-  EXPECT_EQ(c.data<float>(), storage);
+  EXPECT_EQ(storage_of(a), storage_of(b));
+  b.data<float>()[0] = 5;  // b takes a private copy first
+  EXPECT_NE(storage_of(a), storage_of(b));
+  EXPECT_EQ(a.item(0), 2.0);
+  EXPECT_EQ(b.item(0), 5.0);
+  EXPECT_EQ(b.item(1), 2.0);
+
+  Tensor c = a;
+  a.fill_(7.0);  // writing the original leaves the copy as it was
+  EXPECT_EQ(c.item(2), 2.0);
+  EXPECT_EQ(a.item(2), 7.0);
+
+  const float* alone = storage_of(a);
+  EXPECT_EQ(a.data<float>(), alone);  // sole owner: no copy on write
+  Tensor d = std::move(a);
+  EXPECT_EQ(storage_of(d), alone);
+}
+
+TEST(Tensor, ReshapeSharesStorageAndStaysAValue) {
+  Tensor t = Tensor::from({2, 3}, {1, 2, 3, 4, 5, 6});
+  Tensor r = t.reshape({3, 2});
+  EXPECT_EQ(storage_of(r), storage_of(t));
+  r.data<float>()[0] = 9;
+  EXPECT_EQ(t.item(0), 1.0);
+  EXPECT_EQ(r.item(0), 9.0);
+}
+
+TEST(Tensor, CopiesWrittenFromManyThreadsStayIndependent) {
+  const Tensor original = Tensor::full({1000}, 1.0);
+  std::vector<Tensor> copies(8, original);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < copies.size(); ++i)
+    threads.emplace_back([&copies, i] { copies[i].fill_(static_cast<double>(i + 2)); });
+  for (auto& t : threads) t.join();
+  for (std::size_t i = 0; i < copies.size(); ++i) {
+    EXPECT_EQ(copies[i].item(999), static_cast<double>(i + 2));
+    EXPECT_NE(storage_of(copies[i]), storage_of(original));
+  }
+  EXPECT_EQ(original.item(0), 1.0);
 }
 
 TEST(Tensor, EmptyTensorIsDefined) {

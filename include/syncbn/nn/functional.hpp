@@ -42,12 +42,6 @@ std::vector<double> invstd_from_var(const std::vector<double>& var, double eps);
 // y = (x - mean) * invstd * weight + bias. Undefined weight/bias mean 1 and 0.
 Tensor normalize(const Tensor& input, const std::vector<double>& mean,
                  const std::vector<double>& invstd, const Tensor& weight, const Tensor& bias);
-// normalize() that also copies `input` into `saved` in the same pass, for a module keeping its
-// input for backward: one read of the input serves both. `saved` keeps its storage when it
-// already has the input's shape, so repeated forwards neither allocate nor page-fault.
-Tensor normalize_and_save(const Tensor& input, const std::vector<double>& mean,
-                          const std::vector<double>& invstd, const Tensor& weight,
-                          const Tensor& bias, Tensor& saved);
 
 // sum(dy) and sum(dy * xhat) per channel, in one pass over dy and x.
 struct GradSums {

@@ -27,22 +27,6 @@ Tensor add(Tensor a, const Tensor& b) {
   return a;
 }
 
-// Runs a Sequential's children directly (a Sequential would first copy its input); any other
-// module as itself.
-Tensor run_forward(Module& m, const Tensor& x) {
-  if (dynamic_cast<Sequential*>(&m) == nullptr || m.named_children().empty()) return m.forward(x);
-  const auto& parts = m.named_children();
-  Tensor y = parts.front().second->forward(x);
-  for (std::size_t i = 1; i < parts.size(); ++i) y = parts[i].second->forward(y);
-  return y;
-}
-Tensor run_backward(Module& m, const Tensor& g) {
-  if (dynamic_cast<Sequential*>(&m) == nullptr || m.named_children().empty()) return m.backward(g);
-  const auto& parts = m.named_children();
-  Tensor d = parts.back().second->backward(g);
-  for (std::size_t i = parts.size() - 1; i-- > 0;) d = parts[i].second->backward(d);
-  return d;
-}
 }  // namespace
 
 NormFactory batch_norm2d_factory(BatchNormOptions options) {
@@ -78,11 +62,7 @@ Tensor BasicBlock::forward(const Tensor& input) {
   x = relu_inner_.forward(x);
   x = child("conv2")->forward(x);
   x = child("bn2")->forward(x);
-  // (Not a ?: expression, which would copy `input` into a temporary.)
-  if (has_downsample_)
-    add_relu_(x, run_forward(*child("downsample"), input));
-  else
-    add_relu_(x, input);
+  add_relu_(x, has_downsample_ ? child("downsample")->forward(input) : input);
   return x;
 }
 
@@ -107,7 +87,7 @@ Tensor BasicBlock::backward(const Tensor& grad_output) {
   d = relu_inner_.backward(d);
   d = child("bn1")->backward(d);
   d = child("conv1")->backward(d);
-  if (has_downsample_) return add(std::move(d), run_backward(*child("downsample"), g));
+  if (has_downsample_) return add(std::move(d), child("downsample")->backward(g));
   return add(std::move(d), g);
 }
 

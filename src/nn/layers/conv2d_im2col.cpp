@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "conv2d_kernels.hpp"
@@ -111,7 +112,7 @@ void Im2colKernels::backward(const Tensor& grad_output, const Tensor& w, float* 
     const float* dyc = grad_output.data<float>() + n0 * oc * L;
     if (b > 1) images_to_columns(dyc, b, oc, L, rows);
     const float* dym = b > 1 ? rows : dyc;  // dY as [O, b*L]
-    im2col(saved_input_.data<float>() + n0 * g.image(), g, b, cols);
+    im2col(std::as_const(saved_input_).data<float>() + n0 * g.image(), g, b, cols);
     gemm(Trans::No, Trans::Yes, oc, g.k(), b * L, 1.f, dym, b * L, cols, b * L, 1.f, dw, g.k());
     // The patches are no longer needed, so their buffer takes dcols = W^T * dY.
     gemm(Trans::Yes, Trans::No, g.k(), b * L, oc, 1.f, w.data<float>(), g.k(), dym, b * L, 0.f,

@@ -28,6 +28,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "conv2d_kernels.hpp"
@@ -196,11 +197,13 @@ Plan& OnednnKernels::plan_for(const Shape& in, const Shape& out) {
 void OnednnKernels::forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y) {
   last_ = nullptr;  // until this forward succeeds
   Plan& p = plan_for(x.shape(), y.shape());
-  void* src = exactly(saved_, p.fwd_pd.src_desc());
+  // The input saved for backward-weights, in the forward's layout: a reordered copy, or the
+  // caller's tensor itself (shared storage, no copy) when the layouts agree.
   if (p.x_in)
-    run(p.x_in, p.x, x.raw(), p.fwd_pd.src_desc(), src);
+    run(p.x_in, p.x, x.raw(), p.fwd_pd.src_desc(), exactly(saved_, p.fwd_pd.src_desc()));
   else
-    std::memcpy(src, x.raw(), x.nbytes());
+    saved_ = x;
+  const void* src = std::as_const(saved_).raw();
   void* dst = p.y_out ? room(t_dst, p.fwd_pd.dst_desc()) : y.raw();
   Args args{
       {DNNL_ARG_SRC, view(p.fwd_pd.src_desc(), src)},
@@ -239,7 +242,7 @@ void OnednnKernels::backward(const Tensor& dy, const Tensor& w, float* dw, float
   if (p.dx_out) run(p.dx_out, p.data_pd.diff_src_desc(), diff_src, p.x, dx.raw());
 
   const Desc& dw_desc = p.weights_pd.diff_weights_desc();
-  Args args{{DNNL_ARG_SRC, view(p.fwd_pd.src_desc(), saved_.raw())},
+  Args args{{DNNL_ARG_SRC, view(p.fwd_pd.src_desc(), std::as_const(saved_).raw())},
             {DNNL_ARG_DIFF_DST, view(dy_w, diff_dst)},
             {DNNL_ARG_DIFF_WEIGHTS, view(dw_desc, room(dw_, dw_desc))}};
   if (db != nullptr) args.emplace(DNNL_ARG_DIFF_BIAS, view(p.b, room(db_, p.b)));

@@ -1,6 +1,7 @@
 #include "syncbn/nn/layers/linear.hpp"
 
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "gemm.hpp"
@@ -73,8 +74,8 @@ Tensor Linear::backward(const Tensor& grad_output) {
   Tensor dx = Tensor::empty(saved_input_.shape());
   gemm(Trans::No, Trans::No, m, in, out, 1.f, dy, out, weight.value.data<float>(), in, 0.f,
        dx.data<float>(), in);
-  gemm(Trans::Yes, Trans::No, out, in, m, 1.f, dy, out, saved_input_.data<float>(), in, 1.f,
-       detail::grad_for_accumulation(weight), in);
+  gemm(Trans::Yes, Trans::No, out, in, m, 1.f, dy, out, std::as_const(saved_input_).data<float>(),
+       in, 1.f, detail::grad_for_accumulation(weight), in);
   if (options_.bias()) {
     std::vector<double> sums(static_cast<std::size_t>(out), 0.0);
     for (std::int64_t i = 0; i < m; ++i)
