@@ -4,6 +4,8 @@
 // first mutable access (mutable data<T>(), raw(), fill_) of a shared tensor takes a private copy.
 // So a module can keep its input for backward without a pass over it. The one caveat: a pointer
 // from a mutable access writes to every copy made after it was taken; take it after copying.
+// Threads: as for any value type, one Tensor object must not be written while another thread uses
+// it; distinct copies sharing storage may be used and written from different threads.
 // Storage is 64-byte aligned so kernels can use full vectors.
 // float32 is the compute type; int64 holds counters such as num_batches_tracked; uint8 holds
 // quantized values; float64 exists for exchanging exact references.

@@ -4,13 +4,13 @@
 // Layouts. The layer's tensors are plain NCHW / OIHW. oneDNN's fast kernels (jit:avx512_core,
 // jit_1x1) want blocked layouts (nChw16c, OIhw16i16o), so each primitive is created with
 // format "any" and reorders convert at the edges. Per step and layer that is: input -> blocked
-// (which doubles as the copy backward needs, so it costs nothing beyond the copy the layer had to
-// make anyway), blocked output -> NCHW, dy -> blocked once (both backward primitives read the
-// same layout), blocked dx -> NCHW, plus weight-sized reorders. Measured on the target EPYC at
-// one thread, batch 64, for the 16-channel 28x28 3x3 layer: forward + both backward passes take
-// 3.05 ms on blocked layouts, of which 0.25 ms are these reorders, against 14.0 ms when the
-// primitives read and write plain NCHW (oneDNN then falls back to its im2col + GEMM path, no
-// faster than OpenBLAS). Over the whole model the reorders are about 15% of Conv2d's time.
+// (which doubles as the input backward keeps), blocked output -> NCHW, dy -> blocked once (both
+// backward primitives read the same layout), blocked dx -> NCHW, plus weight-sized reorders.
+// Measured on the target EPYC at one thread, batch 64, for the 16-channel 28x28 3x3 layer: forward
+// + both backward passes take 3.05 ms on blocked layouts, of which 0.25 ms are these reorders,
+// against 14.0 ms when the primitives read and write plain NCHW (oneDNN then falls back to its
+// im2col + GEMM path, no faster than OpenBLAS). Over the whole model the reorders are about 15% of
+// Conv2d's time.
 //
 // Exception: with <= kPlainDataGradChannels input channels (a grayscale/RGB stem) backward-data
 // writes plain NCHW: oneDNN pads the channels to 16 in the blocked layout and does 16x the work
