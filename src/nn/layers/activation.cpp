@@ -7,8 +7,8 @@
 
 namespace syncbn::nn {
 
-// Backward needs only the sign of each output, so forward keeps one byte per element instead of
-// a copy of the output (a quarter of the memory traffic of the copy the layer made before).
+// Backward needs only the sign of each output, so forward keeps one byte per element: backward
+// reads a quarter of what re-reading the float output would cost.
 Tensor ReLU::forward(const Tensor& input) {
   Tensor out = Tensor::empty(input.shape());
   mask_.resize(static_cast<std::size_t>(input.numel()));

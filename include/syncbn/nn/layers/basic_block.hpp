@@ -6,7 +6,6 @@
 //   shortcut = x when stride == 1 and inplanes == planes, else
 //              downsample = Sequential(1x1 conv stride s no bias, norm(planes))
 // Backward: g = dy * [out > 0] flows into both branches; dx = main branch dx + shortcut dx.
-// A downsample Sequential's children are run directly (no copy of the block input).
 //
 // The norm layers come from a NormFactory, so the model builder decides: BatchNorm2d,
 // SyncBatchNorm, GroupNorm, ... Children are registered as torchvision names them (conv1, bn1,
