@@ -18,8 +18,8 @@ using syncbn::testing::mpi_world;
 // suffix every mismatch carries.
 void expect_mismatch(const std::function<void()>& fn, const std::string& want) {
   ProcessGroup& g = mpi_world();
-  const std::string suffix = " [mpi group of size " + std::to_string(g.size()) + ", seen by rank " +
-                             std::to_string(g.rank()) + "]";
+  const std::string suffix = " [" SYNCBN_TEST_BACKEND " group of size " + std::to_string(g.size()) +
+                             ", seen by rank " + std::to_string(g.rank()) + "]";
   try {
     fn();
     ADD_FAILURE() << "expected a CommError: " << want;
@@ -130,7 +130,7 @@ TEST_F(MpiMismatch, InsideASubGroup) {
   } catch (const CommError& e) {
     EXPECT_EQ(std::string(e.what()),
               "collective mismatch: ranks disagree on allreduce_sum count: min 1 (rank 0) vs max 2 "
-              "(rank 1) [mpi group of size 2, seen by rank " +
+              "(rank 1) [" SYNCBN_TEST_BACKEND " group of size 2, seen by rank " +
                   std::to_string(pair->rank()) + "]");
   }
 }

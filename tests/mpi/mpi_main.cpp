@@ -45,7 +45,7 @@ std::shared_ptr<dist::ProcessGroup> mpi_world_ptr() {
 
 int main(int argc, char** argv) {
   syncbn::dist::EnvironmentOptions options;
-  options.backend = "mpi";
+  options.backend = SYNCBN_TEST_BACKEND;
   // Well under ctest's TIMEOUT: a hung test ends with the watchdog's message naming the rank and
   // collective instead of a bare ctest timeout.
   options.collective_timeout_s = 60;

@@ -8,6 +8,12 @@
 
 #include "syncbn/dist/process_group.hpp"
 
+// The backend the suite runs on: MPI, or NCCL in syncbn_nccl_sim_tests (CUDA and NCCL replaced
+// by the host-memory stand-in nccl_sim.cpp).
+#ifndef SYNCBN_TEST_BACKEND
+#define SYNCBN_TEST_BACKEND "mpi"
+#endif
+
 namespace syncbn::testing {
 
 dist::ProcessGroup& mpi_world();
