@@ -158,6 +158,12 @@ void Tensor::check_dtype(DType expected) const {
                dtype_name(expected));
 }
 
+Tensor Tensor::clone() const {
+  Tensor out(*this);
+  out.make_unique();
+  return out;
+}
+
 Tensor Tensor::reshape(Shape shape) const {
   std::int64_t known = 1;
   int inferred = -1;

@@ -3,7 +3,8 @@
 // storage until one of them is written (copy-on-write): copying and reshape are O(1), and the
 // first mutable access (mutable data<T>(), raw(), fill_) of a shared tensor takes a private copy.
 // So a module can keep its input for backward without a pass over it. The one caveat: a pointer
-// from a mutable access writes to every copy made after it was taken; take it after copying.
+// from a mutable access writes to every copy made after it was taken: take it after copying, or
+// make the copy with clone().
 // Threads: as for any value type, one Tensor object must not be written while another thread uses
 // it; distinct copies sharing storage may be used and written from different threads.
 // Storage is 64-byte aligned so kernels can use full vectors.
@@ -100,6 +101,9 @@ class Tensor {
   }
   const void* raw() const { return data_.get(); }
 
+  // A copy with storage of its own (torch.Tensor.clone): for handing a buffer to code that keeps
+  // writing through its pointer. A plain copy would share storage until first written.
+  Tensor clone() const;
   // Same data, new shape with the same element count (one dimension may be -1). Shares storage.
   Tensor reshape(Shape shape) const;
   // Element-wise conversion to another dtype (float<->double<->int64 by static_cast).

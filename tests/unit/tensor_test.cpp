@@ -42,6 +42,19 @@ TEST(Tensor, CopiesShareStorageUntilOneIsWritten) {
   EXPECT_EQ(storage_of(d), alone);
 }
 
+TEST(Tensor, CloneOwnsItsStorageAtOnce) {
+  const Tensor a = Tensor::full({2, 2}, 3.0);
+  Tensor b = a.clone();
+  EXPECT_NE(storage_of(a), storage_of(b));
+  EXPECT_EQ(b.shape(), a.shape());
+  EXPECT_EQ(b.item(3), 3.0);
+  float* p = b.data<float>();
+  EXPECT_EQ(p, storage_of(b));  // already private: no copy on the first write
+  p[0] = 1;
+  EXPECT_EQ(a.item(0), 3.0);
+  EXPECT_FALSE(Tensor().clone().defined());
+}
+
 TEST(Tensor, ReshapeSharesStorageAndStaysAValue) {
   Tensor t = Tensor::from({2, 3}, {1, 2, 3, 4, 5, 6});
   Tensor r = t.reshape({3, 2});
