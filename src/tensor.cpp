@@ -120,8 +120,8 @@ void Tensor::make_unique() {
     std::atomic_thread_fence(std::memory_order_acquire);
     return;
   }
-  const std::shared_ptr<std::byte> shared = std::move(data_);
-  allocate();
+  const std::shared_ptr<std::byte> shared = data_;
+  allocate();  // replaces data_ only once the new block exists: a bad_alloc changes nothing
   std::memcpy(data_.get(), shared.get(), nbytes());
 }
 
