@@ -15,11 +15,11 @@ time --reps repetitions, report the median per-iteration wall time. Modes:
 """
 import argparse
 import json
-import statistics
 import sys
-import time
 
 import torch
+
+from peer_timing import measure  # bench/peer_timing.py, beside this script
 
 SHAPES = [(32, 64, 56, 56), (64, 256, 14, 14), (128, 512, 7, 7)]
 MODES = ["train_forward", "forward_backward", "eval_forward"]
@@ -42,25 +42,6 @@ def make_step(shape, mode):
     x.requires_grad_(True)
     params = (x, bn.weight, bn.bias)
     return lambda: torch.autograd.grad(bn(x), params, dy)
-
-
-def time_iterations(step, iters):
-    start = time.perf_counter()
-    for _ in range(iters):
-        step()
-    return time.perf_counter() - start
-
-
-def measure(step, warmup, min_time, reps):
-    iters, elapsed = 1, 0.0
-    deadline = time.perf_counter() + warmup
-    while time.perf_counter() < deadline or iters == 1:
-        elapsed = time_iterations(step, 1)
-        iters = max(1, int(min_time / max(elapsed, 1e-9)) + 1)
-    samples = []
-    for _ in range(reps):
-        samples.append(time_iterations(step, iters) / iters * 1e3)
-    return statistics.median(samples), samples
 
 
 def main():

@@ -16,10 +16,13 @@ least --min-time seconds, time --reps repetitions, report the median per-iterati
 """
 import argparse
 import json
-import statistics
-import time
+import os
+import sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from peer_timing import measure  # noqa: E402  (bench/peer_timing.py)
 
 SHAPE = (32, 64, 56, 56)
 NAME = "x".join(map(str, SHAPE))
@@ -51,23 +54,6 @@ def steps():
     return [("QuantBatchNorm2d/module_forward/" + NAME, lambda: qbn(qx)),
             ("QuantBatchNorm2d/module_forward_channels_last/" + NAME, lambda: qbn(qx_cl)),
             ("BatchNorm2d/eval_forward/" + NAME, lambda: fbn(xf))]
-
-
-def time_iterations(step, iters):
-    start = time.perf_counter()
-    for _ in range(iters):
-        step()
-    return time.perf_counter() - start
-
-
-def measure(step, warmup, min_time, reps):
-    iters = 1
-    deadline = time.perf_counter() + warmup
-    while time.perf_counter() < deadline or iters == 1:
-        elapsed = time_iterations(step, 1)
-        iters = max(1, int(min_time / max(elapsed, 1e-9)) + 1)
-    samples = [time_iterations(step, iters) / iters * 1e3 for _ in range(reps)]
-    return statistics.median(samples), samples
 
 
 def main():
