@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "support/test_util.hpp"
 #include "syncbn/config/config.hpp"
 #include "syncbn/data/dataset.hpp"
 #include "syncbn/error.hpp"
@@ -17,15 +18,7 @@
 
 namespace syncbn::quant::testing {
 
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using syncbn::testing::error_of;
 
 // Calibrates `model` on `batches` and converts it.
 inline int quantize_on(nn::Module& model, const std::vector<Tensor>& batches) {

@@ -13,17 +13,8 @@
 
 namespace syncbn::quant {
 namespace {
+using testing::error_of;
 using testing::random_tensor;
-
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 MinMaxObserver calibrated(float lo, float hi) {
   MinMaxObserver observer;

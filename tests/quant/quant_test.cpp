@@ -16,17 +16,8 @@
 
 namespace syncbn::quant {
 namespace {
+using testing::error_of;
 using testing::random_tensor;
-
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 TEST(QTensor, QuantizeRoundsHalfToEvenAndClamps) {
   // scale 0.5: x / scale is exact, so these are exact ties 0.5, 1.5, 2.5, -0.5, -1.5.

@@ -8,10 +8,22 @@
 #include <random>
 #include <string>
 
+#include "syncbn/error.hpp"
 #include "syncbn/nn/module.hpp"
 #include "syncbn/tensor.hpp"
 
 namespace syncbn::testing {
+
+// The message of the syncbn::Error that fn throws, or "(no error)".
+template <typename Fn>
+std::string error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
 
 inline Tensor random_tensor(const Shape& shape, std::uint32_t seed, float mean = 0.f,
                             float stddev = 1.f) {
