@@ -17,9 +17,9 @@ void fill_with_bias(const Tensor* bias, Tensor& y) {
   for (std::int64_t i = 0; i < n * channels; ++i)
     std::fill_n(out + i * plane, plane, bias ? bias->data<float>()[i % channels] : 0.f);
 }
+}  // namespace
 
-// db[o] += sum over n and the plane of dy[n, o].
-void add_channel_sums(const Tensor& dy, float* db) {
+void detail::add_channel_sums(const Tensor& dy, float* db) {
   const std::int64_t n = dy.size(0), channels = dy.size(1), plane = dy.size(2) * dy.size(3);
   const float* g = dy.data<float>();
   for (std::int64_t i = 0; i < n * channels; ++i) {
@@ -28,7 +28,6 @@ void add_channel_sums(const Tensor& dy, float* db) {
     db[i % channels] += static_cast<float>(s);
   }
 }
-}  // namespace
 
 Conv2d::Conv2d(Conv2dOptions options, Generator& gen) : options_(options) {
   const auto& o = options_;
@@ -109,7 +108,7 @@ Tensor Conv2d::backward(const Tensor& grad_output) {
     kernels_->backward(grad_output, weight.value, dw, db, dx);
     return dx;
   }
-  if (db != nullptr) add_channel_sums(grad_output, db);
+  if (db != nullptr) detail::add_channel_sums(grad_output, db);
   return Tensor(saved_input_shape_);
 }
 

@@ -119,14 +119,7 @@ void Im2colKernels::backward(const Tensor& grad_output, const Tensor& w, float* 
          cols, b * L);
     col2im_add(cols, g, b, dx.data<float>() + n0 * g.image());
   }
-  if (db != nullptr) {
-    const float* dy = grad_output.data<float>();
-    for (std::int64_t i = 0; i < n * oc; ++i) {
-      double s = 0;
-      for (std::int64_t j = 0; j < L; ++j) s += dy[i * L + j];
-      db[i % oc] += static_cast<float>(s);
-    }
-  }
+  if (db != nullptr) add_channel_sums(grad_output, db);
 }
 
 }  // namespace

@@ -28,6 +28,10 @@ class ConvKernels {
 
 std::unique_ptr<ConvKernels> make_conv_kernels(const Conv2dOptions& options);
 
+// db[o] += sum over n and the plane of dy[n, o]: the bias gradient, for callers without a
+// kernel that computes it (an empty input; the im2col kernels). dy is [N, O, OH, OW].
+void add_channel_sums(const Tensor& dy, float* db);
+
 // "oneDNN <version>" or "im2col+OpenBLAS", for logs and benchmark reports.
 std::string conv_kernels_name();
 
