@@ -10,6 +10,5 @@ RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends ca-cert
 WORKDIR /opt/syncbn
 COPY . .
 # Portable binaries: the image may run on a different CPU than the one that built it.
-RUN scripts/setup --deps && cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSYNCBN_NATIVE=OFF \
-    && cmake --build build
+RUN scripts/setup --portable
 CMD ["scripts/train"]
