@@ -44,11 +44,11 @@ po::options_description describe_options(Cli& cli) {
     ("calibration-batches", po::value(&cli.calibration_batches)->value_name("N"),
      "training batches the observers see (default 32; at most one epoch)")
     ("batch-size", po::value(&cli.batch_size)->value_name("B"),
-     "calibration batch size (default: train.batch_size)")
+     "calibration batch size, at most 16777216 (default: train.batch_size)")
     ("limit-test", po::value(&cli.limit_test)->value_name("N"),
      "evaluate on the first N test samples, 0 = all (default: data.limit_test)")
     ("threads", po::value(&cli.threads)->value_name("N"),
-     "compute threads (default: train.threads)");
+     "compute threads, 1 to 1024 (default: train.threads)");
   // clang-format on
   return o;
 }
@@ -67,11 +67,16 @@ int parse_cli(int argc, char** argv, Cli& cli) {
     }
     po::notify(vm);
     if (cli.calibration_batches < 1) throw po::error("--calibration-batches must be at least 1");
-    if (vm.count("batch-size") && cli.batch_size < 1)
-      throw po::error("--batch-size must be at least 1");
+    using syncbn::config::kMaxBatchSize, syncbn::config::kMaxThreads;
+    if (vm.count("batch-size") && (cli.batch_size < 1 || cli.batch_size > kMaxBatchSize))
+      throw po::error("--batch-size must be in [1, " + std::to_string(kMaxBatchSize) + "], got " +
+                      std::to_string(cli.batch_size));
     if (vm.count("limit-test") && cli.limit_test < 0)
       throw po::error("--limit-test must be 0 or more");
-    if (vm.count("threads") && cli.threads < 1) throw po::error("--threads must be at least 1");
+    // set_num_threads takes an int: 4294967297 would silently become 1 thread.
+    if (vm.count("threads") && (cli.threads < 1 || cli.threads > kMaxThreads))
+      throw po::error("--threads must be in [1, " + std::to_string(kMaxThreads) + "], got " +
+                      std::to_string(cli.threads));
   } catch (const po::error& e) {
     std::cerr << "syncbn-quantize: " << e.what() << " (see --help)\n";
     return 2;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <iomanip>
 #include <limits>
 #include <sstream>
 #include <type_traits>
@@ -71,7 +72,8 @@ std::int64_t shape_numel(const Shape& shape) {
   std::int64_t n = 1;
   for (auto d : shape) {
     SYNCBN_CHECK_AS(ShapeError, d >= 0, "negative dimension ", d, " in shape ", shape_str(shape));
-    n *= d;
+    SYNCBN_CHECK_AS(ShapeError, !__builtin_mul_overflow(n, d, &n), "shape ", shape_str(shape),
+                    " has more than 2^63 - 1 elements");
   }
   return n;
 }
@@ -104,11 +106,28 @@ Tensor Tensor::empty(Shape shape, DType dtype) {
   return t;
 }
 
+namespace {
+// Out of line, so the message is built only when an allocation fails. A bare std::bad_alloc did
+// not say which tensor (so which model or data setting) was too large.
+[[noreturn]] void throw_allocation_failure(const Shape& shape, DType dtype, double bytes) {
+  std::ostringstream out;
+  out << "out of memory: cannot allocate " << std::fixed << std::setprecision(1)
+      << bytes / (1 << 30) << " GiB for a " << dtype_name(dtype) << " tensor of shape "
+      << shape_str(shape);
+  throw Error(out.str());
+}
+}  // namespace
+
 void Tensor::allocate() {
+  // numel * element size, rounded up, must fit in size_t: refuse before computing it.
+  const std::size_t element = dtype_size(dtype_);
+  if (static_cast<std::uint64_t>(numel_) >
+      (std::numeric_limits<std::size_t>::max() - kAlignment) / element)
+    throw_allocation_failure(shape_, dtype_, static_cast<double>(numel_) * element);
   std::size_t bytes = (nbytes() + kAlignment - 1) / kAlignment * kAlignment;
   if (bytes == 0) return;
   auto* p = static_cast<std::byte*>(std::aligned_alloc(kAlignment, bytes));
-  if (p == nullptr) throw std::bad_alloc();
+  if (p == nullptr) throw_allocation_failure(shape_, dtype_, static_cast<double>(bytes));
   data_.reset(p, AlignedFree{});
 }
 
@@ -121,7 +140,7 @@ void Tensor::make_unique() {
     return;
   }
   const std::shared_ptr<std::byte> shared = data_;
-  allocate();  // replaces data_ only once the new block exists: a bad_alloc changes nothing
+  allocate();  // replaces data_ only once the new block exists: a failure changes nothing
   std::memcpy(data_.get(), shared.get(), nbytes());
 }
 

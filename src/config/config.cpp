@@ -1,6 +1,11 @@
 #include "syncbn/config/config.hpp"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -11,15 +16,38 @@ namespace {
 using detail::MapReader;
 
 template <typename T>
-std::function<std::string(const T&)> at_least(T low) {
-  return [low](const T& v) { return v >= low ? "" : "a value >= " + std::to_string(low); };
+using Check = std::function<std::string(const T&)>;
+
+template <typename T>
+std::string text(T v) {
+  if constexpr (std::is_floating_point_v<T>)
+    return detail::format_double(v);
+  else
+    return std::to_string(v);
 }
-std::function<std::string(const double&)> in_range(double low, double high) {
-  return [=](const double& v) {
-    return v >= low && v < high
-               ? ""
-               : "a number in [" + std::to_string(low) + ", " + std::to_string(high) + ")";
+template <typename T>
+Check<T> at_least(T low) {
+  return [low](const T& v) { return v >= low ? "" : "a value >= " + text(low); };
+}
+template <typename T>
+Check<T> between(T low, T high) {  // [low, high]
+  return [=](const T& v) {
+    return v >= low && v <= high ? "" : "a value in [" + text(low) + ", " + text(high) + "]";
   };
+}
+Check<double> in_range(double low, double high) {  // [low, high)
+  return [=](const double& v) {
+    return v >= low && v < high ? "" : "a number in [" + text(low) + ", " + text(high) + ")";
+  };
+}
+Check<double> positive(double high = std::numeric_limits<double>::max()) {  // (0, high]
+  const std::string expected = high < std::numeric_limits<double>::max()
+                                   ? "a number in (0, " + text(high) + "]"
+                                   : std::string("a positive number");
+  return [=](const double& v) { return v > 0 && v <= high ? "" : expected; };
+}
+std::string non_empty_path(const std::string& v) {
+  return v.empty() ? "a non-empty path" : "";
 }
 std::function<std::string(const std::string&)> one_of(std::vector<std::string> names) {
   return [names](const std::string& v) {
@@ -49,6 +77,36 @@ std::string valid_norm(const std::string& v) {
   }
 }
 
+// group:G splits the channels of every normalised layer into G groups: the stem's and those of
+// each stage (its blocks and downsample have the stage's channels). Checked here so that the
+// mistake is reported with the line of model.norm, before any process starts.
+void check_groups(const MapReader& r, const ModelConfig& m) {
+  if (m.norm.rfind("group:", 0) != 0) return;
+  const std::int64_t groups = std::stoll(m.norm.substr(6));  // valid_norm made sure it fits
+  auto check = [&](std::int64_t channels, const std::string& key) {
+    if (channels % groups != 0)
+      r.fail("norm", m.norm + " does not divide " + key + " (" + std::to_string(channels) +
+                         "); choose G dividing every channel count");
+  };
+  check(m.stem_channels, "model.stem_channels");
+  for (std::size_t i = 0; i < m.stages.size(); ++i)
+    check(m.stages[i].channels, "model.stages[" + std::to_string(i) + "].channels");
+}
+
+void read_stages(MapReader& r, ModelConfig& m) {
+  if (!r.has("stages")) return;
+  m.stages.clear();
+  for (MapReader s : r.children("stages")) {
+    StageConfig stage;
+    s.read<std::int64_t>("channels", stage.channels, at_least<std::int64_t>(1));
+    s.read<std::int64_t>("blocks", stage.blocks, at_least<std::int64_t>(1));
+    s.read<std::int64_t>("stride", stage.stride, at_least<std::int64_t>(1));
+    s.finish();
+    m.stages.push_back(stage);
+  }
+  if (m.stages.empty()) r.fail("stages", "expected at least one stage");
+}
+
 void read_model(MapReader r, ModelConfig& m) {
   r.read<std::string>("name", m.name);
   r.read<std::vector<std::int64_t>>("input", m.input, [](const std::vector<std::int64_t>& v) {
@@ -59,21 +117,13 @@ void read_model(MapReader r, ModelConfig& m) {
   r.read<std::int64_t>("num_classes", m.num_classes, at_least<std::int64_t>(2));
   r.read<std::string>("norm", m.norm, valid_norm);
   r.read<std::int64_t>("stem_channels", m.stem_channels, at_least<std::int64_t>(1));
-  if (r.has("stages")) {
-    m.stages.clear();
-    for (MapReader s : r.children("stages")) {
-      StageConfig stage;
-      s.read<std::int64_t>("channels", stage.channels, at_least<std::int64_t>(1));
-      s.read<std::int64_t>("blocks", stage.blocks, at_least<std::int64_t>(1));
-      s.read<std::int64_t>("stride", stage.stride, at_least<std::int64_t>(1));
-      s.finish();
-      m.stages.push_back(stage);
-    }
-  }
+  read_stages(r, m);
   r.read<double>("dropout", m.dropout, in_range(0, 1));
-  r.read<double>("bn_momentum", m.bn_momentum);
-  r.read<double>("bn_eps", m.bn_eps,
-                 [](const double& v) { return v > 0 ? "" : std::string("a positive number"); });
+  r.read<double>("bn_momentum", m.bn_momentum, [](const double& v) {
+    return v <= 1 ? "" : std::string("a number <= 1 (or negative for a cumulative average)");
+  });
+  r.read<double>("bn_eps", m.bn_eps, positive());
+  check_groups(r, m);
   r.finish();
 }
 
@@ -81,16 +131,17 @@ void read_data(MapReader r, DataConfig& d) {
   r.read<std::string>("dataset", d.dataset, one_of({"fashion_mnist", "synthetic"}));
   r.read<std::string>("dir", d.dir);
   r.read<bool>("augment", d.augment);
-  r.read<std::int64_t>("synthetic_train_size", d.synthetic_train_size, at_least<std::int64_t>(1));
-  r.read<std::int64_t>("synthetic_test_size", d.synthetic_test_size, at_least<std::int64_t>(1));
+  r.read<std::int64_t>("synthetic_train_size", d.synthetic_train_size,
+                       between<std::int64_t>(1, kMaxSyntheticSize));
+  r.read<std::int64_t>("synthetic_test_size", d.synthetic_test_size,
+                       between<std::int64_t>(1, kMaxSyntheticSize));
   r.read<std::int64_t>("limit_train", d.limit_train, at_least<std::int64_t>(0));
   r.read<std::int64_t>("limit_test", d.limit_test, at_least<std::int64_t>(0));
   r.finish();
 }
 
 void read_optimizer(MapReader r, OptimizerConfig& o) {
-  r.read<double>("lr", o.lr,
-                 [](const double& v) { return v > 0 ? "" : std::string("a positive number"); });
+  r.read<double>("lr", o.lr, positive());
   r.read<double>("momentum", o.momentum, in_range(0, 1));
   r.read<bool>("nesterov", o.nesterov);
   r.read<double>("weight_decay", o.weight_decay, at_least<double>(0));
@@ -99,34 +150,35 @@ void read_optimizer(MapReader r, OptimizerConfig& o) {
 
 void read_schedule(MapReader r, ScheduleConfig& s) {
   r.read<std::string>("name", s.name, one_of({"cosine", "step", "constant"}));
-  r.read<double>("warmup_epochs", s.warmup_epochs, at_least<double>(0));
+  r.read<double>("warmup_epochs", s.warmup_epochs, between<double>(0, kMaxWarmupEpochs));
   r.read<std::int64_t>("step_size", s.step_size, at_least<std::int64_t>(1));
   r.read<double>("gamma", s.gamma, at_least<double>(0));
   r.finish();
 }
 
 void read_train(MapReader r, TrainConfig& t) {
-  r.read<std::int64_t>("batch_size", t.batch_size, at_least<std::int64_t>(1));
+  r.read<std::int64_t>("batch_size", t.batch_size, between<std::int64_t>(1, kMaxBatchSize));
   r.read<std::int64_t>("epochs", t.epochs, at_least<std::int64_t>(1));
   r.read<std::int64_t>("max_steps", t.max_steps, at_least<std::int64_t>(0));
   r.read<std::uint64_t>("seed", t.seed);
-  r.read<std::int64_t>("threads", t.threads, at_least<std::int64_t>(1));
-  r.read<double>("bucket_mb", t.bucket_mb,
-                 [](const double& v) { return v > 0 ? "" : std::string("a positive number"); });
-  r.read<std::string>("checkpoint_dir", t.checkpoint_dir);
+  r.read<std::int64_t>("threads", t.threads, between<std::int64_t>(1, kMaxThreads));
+  r.read<double>("bucket_mb", t.bucket_mb, positive(kMaxBucketMb));
+  r.read<std::string>("checkpoint_dir", t.checkpoint_dir, non_empty_path);
   r.read<std::int64_t>("checkpoint_every", t.checkpoint_every, at_least<std::int64_t>(0));
   r.read<std::string>("metrics", t.metrics);
   r.read<bool>("skip_nonfinite", t.skip_nonfinite);
   r.finish();
 }
 
-// Sets a dotted key in the document, creating mappings on the way. Each step must be a mapping
-// (or absent): yaml-cpp throws its own BadSubscript for a key under a scalar and silently turns
-// a sequence into a mapping, so both are refused here, naming the key in the way.
-void apply_override(YAML::Node& root, const std::string& assignment) {
+// Sets a dotted key in the document, creating mappings on the way, and records the nodes it
+// added with the override's origin. Each step must be a mapping (or absent): yaml-cpp throws its
+// own BadSubscript for a key under a scalar and silently turns a sequence into a mapping, so
+// both are refused here, naming the key in the way.
+void apply_override(YAML::Node& root, const Override& o, detail::OverrideNodes& added) {
+  const std::string& assignment = o.assignment;
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
-    throw ConfigError("override '" + assignment + "': expected key=value, e.g. train.epochs=3");
+    throw ConfigError(o.origin + ": expected key=value, e.g. train.epochs=3");
   std::vector<std::string> path;
   std::stringstream keys(assignment.substr(0, eq));
   for (std::string part; std::getline(keys, part, '.');) path.push_back(part);
@@ -134,26 +186,33 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
   try {
     value = YAML::Load(assignment.substr(eq + 1));
   } catch (const YAML::Exception& e) {
-    throw ConfigError("override '" + assignment + "': value is not valid YAML: " + e.msg);
+    throw ConfigError(o.origin + ": value is not valid YAML: " + e.msg);
   }
   std::vector<YAML::Node> chain{root};
   std::string walked;  // dotted keys before path[i]
   for (std::size_t i = 0; i < path.size(); ++i) {
     const YAML::Node parent = chain.back();  // a copy: push_back below may reallocate
     if (parent && !parent.IsNull() && !parent.IsMap())
-      throw ConfigError("override '" + assignment +
-                        "': " + (walked.empty() ? "the document" : "'" + walked + "'") +
+      throw ConfigError(o.origin + ": " + (walked.empty() ? "the document" : "'" + walked + "'") +
                         " is not a mapping, so it has no key '" + path[i] + "'");
     walked += (walked.empty() ? "" : ".") + path[i];
     if (i + 1 == path.size()) break;
     YAML::Node next = chain.back()[path[i]];
-    if (!next || next.IsNull()) next = YAML::Node(YAML::NodeType::Map);
+    if (!next || next.IsNull()) {
+      next = YAML::Node(YAML::NodeType::Map);
+      added.push_back({next, o.origin});
+    }
     chain.back()[path[i]] = next;
     chain.push_back(chain.back()[path[i]]);
   }
   chain.back()[path.back()] = value;
+  added.push_back({value, o.origin});  // after the assignment, which gives `value` its node
 }
 }  // namespace
+
+Override::Override(std::string assignment_text, std::string origin_text)
+    : assignment(std::move(assignment_text)),
+      origin(origin_text.empty() ? "--set " + assignment : std::move(origin_text)) {}
 
 Config parse_config(const std::string& yaml, const std::string& origin,
                     const Overrides& overrides) {
@@ -165,10 +224,11 @@ Config parse_config(const std::string& yaml, const std::string& origin,
                       ": malformed YAML: " + e.msg);
   }
   if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
-  for (const auto& o : overrides) apply_override(root, o);
+  detail::OverrideNodes added;
+  for (const auto& o : overrides) apply_override(root, o, added);
   Config c;
   c.source = origin;
-  MapReader top(root, "", origin);
+  MapReader top(root, "", origin, &added);
   read_model(top.child("model"), c.model);
   read_data(top.child("data"), c.data);
   read_optimizer(top.child("optimizer"), c.optimizer);
@@ -179,6 +239,16 @@ Config parse_config(const std::string& yaml, const std::string& origin,
 }
 
 Config load_config(const std::string& path, const Overrides& overrides) {
+  // Checked before opening: a directory reads as an empty config (so the default model would
+  // train) and opening a FIFO blocks until something writes to it.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    throw ConfigError("cannot read config file '" + path + "': " + std::strerror(errno));
+  if (S_ISDIR(st.st_mode))
+    throw ConfigError("config file '" + path + "' is a directory, not a config file");
+  if (!S_ISREG(st.st_mode))
+    throw ConfigError("config file '" + path +
+                      "' is not a regular file (a FIFO, socket or device); give a YAML file");
   std::ifstream in(path);
   if (!in) throw ConfigError("cannot read config file '" + path + "'");
   std::stringstream text;

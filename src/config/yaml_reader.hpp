@@ -1,9 +1,12 @@
 #pragma once
 // Strict, schema-by-code reading of a YAML mapping: each read() names a key the caller knows;
-// finish() rejects every key nobody asked for, suggesting the nearest known one. All messages
-// carry "<origin>:<line>: <dotted.key>: ...".
+// finish() rejects every key nobody asked for, suggesting the nearest known one; a key given
+// twice in one mapping is an error at construction. All messages carry
+// "<origin>:<line>: <dotted.key>: ...", or "<option>: <dotted.key>: ..." for a value a
+// command-line override put there.
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <set>
@@ -14,9 +17,19 @@
 
 namespace syncbn::config::detail {
 
+// A node an override put into the document, with the option that did it ("--epochs 0"). The
+// value, and any mapping the override had to create on its way to the key.
+struct OverrideNode {
+  YAML::Node node;
+  std::string origin;
+};
+using OverrideNodes = std::vector<OverrideNode>;
+
 class MapReader {
  public:
-  MapReader(YAML::Node node, std::string path, std::string origin);
+  // `overrides` (may be null) must outlive the reader and every reader made from it.
+  MapReader(YAML::Node node, std::string path, std::string origin,
+            const OverrideNodes* overrides = nullptr);
 
   // Reads `key` into `out` when present; `valid` (optional) returns "" or what was expected.
   template <typename T>
@@ -27,12 +40,17 @@ class MapReader {
     if (!value) return;
     T parsed{};
     try {
-      parsed = value.as<T>();
+      parsed = convert<T>(value);
     } catch (const YAML::Exception&) {
       fail(value, key,
            "expected " + describe_type(static_cast<const T*>(nullptr)) + ", got '" +
                scalar_text(value) + "'");
     }
+    // yaml-cpp reads .inf and .nan; no key means either, and every range check below would
+    // let NaN through (all its comparisons are false).
+    if constexpr (std::is_floating_point_v<T>)
+      if (!std::isfinite(parsed))
+        fail(value, key, "expected a finite number, got '" + scalar_text(value) + "'");
     if (valid) {
       const std::string problem = valid(parsed);
       if (!problem.empty())
@@ -50,8 +68,18 @@ class MapReader {
   void finish() const;
   [[noreturn]] void fail(const YAML::Node& at, const std::string& key,
                          const std::string& what) const;
+  // Fails at the value of `key` (at the mapping when the key is absent).
+  [[noreturn]] void fail(const std::string& key, const std::string& what) const;
 
  private:
+  // A key with no value (`metrics:`) is YAML's null, which yaml-cpp turns into the string
+  // "null"; for a string key it means the empty string, which the key's check then judges.
+  template <typename T>
+  static T convert(const YAML::Node& value) {
+    if constexpr (std::is_same_v<T, std::string>)
+      if (value.IsNull()) return std::string();
+    return value.as<T>();
+  }
   static std::string describe_type(const std::int64_t*) { return "an integer"; }
   static std::string describe_type(const std::uint64_t*) { return "a non-negative integer"; }
   static std::string describe_type(const double*) { return "a number"; }
@@ -61,14 +89,24 @@ class MapReader {
     return "a list of integers";
   }
   static std::string scalar_text(const YAML::Node& node);
+  void check_unique_keys() const;
+  // The option that put `at` into the document ("" when it came from the file).
+  std::string override_origin(const YAML::Node& at) const;
+  // "<option>" when an override put `at` there, else "<origin>:<line>".
+  std::string where(const YAML::Node& at) const;
   std::string dotted(const std::string& key) const {
     return path_.empty() ? key : path_ + "." + key;
   }
 
   YAML::Node node_;
   std::string path_, origin_;
+  const OverrideNodes* overrides_;
   std::set<std::string> known_;
 };
+
+// The shortest text that reads back as the same double ("0.1", not "0.10000000000000001");
+// YAML's .inf, -.inf and .nan for the non-finite values.
+std::string format_double(double v);
 
 // Edit distance, for "did you mean" suggestions.
 std::size_t edit_distance(const std::string& a, const std::string& b);

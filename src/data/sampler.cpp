@@ -49,14 +49,16 @@ void DistributedSampler::set_epoch(std::int64_t epoch) {
 
 std::int64_t DistributedSampler::steps_per_epoch() const {
   const std::int64_t b = options_.batch_size();
-  return options_.drop_last_batch() ? num_samples_ / b : (num_samples_ + b - 1) / b;
+  // Not (n + b - 1) / b: that overflows for a batch size near 2^63 and gave 0 steps.
+  const std::int64_t partial = !options_.drop_last_batch() && num_samples_ % b != 0;
+  return num_samples_ / b + partial;
 }
 
 std::vector<std::int64_t> DistributedSampler::batch(std::int64_t step) const {
   SYNCBN_CHECK(step >= 0 && step < steps_per_epoch(), "DistributedSampler: step ", step,
                " is outside [0, ", steps_per_epoch(), ") for epoch ", epoch_);
-  const std::int64_t begin = step * options_.batch_size();
-  const std::int64_t end = std::min(begin + options_.batch_size(), num_samples_);
+  const std::int64_t begin = step * options_.batch_size();  // < num_samples_: no overflow
+  const std::int64_t end = begin + std::min(options_.batch_size(), num_samples_ - begin);
   return {indices_.begin() + begin, indices_.begin() + end};
 }
 

@@ -34,11 +34,18 @@ bool parse_bool(const std::string& name, const std::string& value) {
   throw ConfigError(name + ": expected 0/1/false/true/off/on, got '" + value + "'");
 }
 
+// Shorter limits abort healthy jobs (one allreduce of a large bucket, or a rank that starts a
+// moment late, can take that long), so they are refused rather than obeyed.
+constexpr double kMinTimeoutSeconds = 1;
+
 double parse_seconds(const std::string& name, const std::string& value) {
   char* end = nullptr;
   const double seconds = std::strtod(value.c_str(), &end);
-  SYNCBN_CHECK_AS(ConfigError, !value.empty() && end && *end == '\0' && !std::isnan(seconds), name,
-                  ": expected a number of seconds (<= 0 disables), got '", value, "'");
+  SYNCBN_CHECK_AS(ConfigError, !value.empty() && end && *end == '\0' && std::isfinite(seconds),
+                  name, ": expected a number of seconds (<= 0 disables), got '", value, "'");
+  SYNCBN_CHECK_AS(ConfigError, seconds <= 0 || seconds >= kMinTimeoutSeconds, name,
+                  ": expected at least ", kMinTimeoutSeconds,
+                  " second (or <= 0 to disable the watchdog), got '", value, "'");
   return seconds;
 }
 

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <limits>
 #include <numeric>
 
 #include "syncbn/data/sampler.hpp"
@@ -117,6 +118,17 @@ TEST(DistributedSampler, BatchesTileTheRankIndices) {
                 drop_last_batch ? per_rank / 4 * 4 : per_rank);
       EXPECT_THROW(s.next_batch(), ValueError);
     }
+}
+
+// A batch larger than the rank's share is one short batch, however large: (n + b - 1) / b
+// overflowed for b near 2^63 and reported 0 steps per epoch.
+TEST(DistributedSampler, HugeBatchSizeIsOneBatch) {
+  const std::int64_t huge = std::numeric_limits<std::int64_t>::max();
+  for (std::int64_t b : {huge, huge - 1, std::int64_t{1} << 62}) {
+    DistributedSampler s(10, DistributedSamplerOptions(2, 1).batch_size(b));
+    EXPECT_EQ(s.steps_per_epoch(), 1) << b;
+    EXPECT_EQ(s.next_batch(), s.indices());
+  }
 }
 
 TEST(DistributedSampler, StateResumesMidEpoch) {

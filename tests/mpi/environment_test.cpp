@@ -66,6 +66,23 @@ TEST(EnvOverrides, ParseTimeoutAndCheckSwitch) {
   EXPECT_EQ(apply_env_overrides(o, {{"SYNCBN_COLLECTIVE_TIMEOUT", "0"}}).collective_timeout_s, 0);
 }
 
+// A sub-second limit aborts healthy jobs, so it is refused; <= 0 still disables the watchdog.
+TEST(EnvOverrides, TimeoutBelowASecondOrInfiniteIsRefused) {
+  for (const char* value : {"0.001", "0.5", "inf", "nan"})
+    EXPECT_THROW(apply_env_overrides({}, {{"SYNCBN_COLLECTIVE_TIMEOUT", value}}), ConfigError)
+        << value;
+  try {
+    apply_env_overrides({}, {{"SYNCBN_COLLECTIVE_TIMEOUT", "0.001"}});
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(),
+                 "SYNCBN_COLLECTIVE_TIMEOUT: expected at least 1 second (or <= 0 to disable the "
+                 "watchdog), got '0.001'");
+  }
+  EXPECT_EQ(apply_env_overrides({}, {{"SYNCBN_COLLECTIVE_TIMEOUT", "1"}}).collective_timeout_s, 1);
+  EXPECT_EQ(apply_env_overrides({}, {{"SYNCBN_COLLECTIVE_TIMEOUT", "-1"}}).collective_timeout_s,
+            -1);
+}
+
 TEST(EnvOverrides, BadValuesNameTheVariable) {
   try {
     apply_env_overrides({}, {{"SYNCBN_COLLECTIVE_TIMEOUT", "5min"}});

@@ -55,7 +55,7 @@ TEST(Config, WrongTypesAndRangesNameKeyAndLine) {
                 .find("test.yaml:2: train.epochs: expected an integer, got 'many'"),
             std::string::npos);
   EXPECT_NE(error_of("train:\n  batch_size: 0\n")
-                .find("train.batch_size: expected a value >= 1, got '0'"),
+                .find("train.batch_size: expected a value in [1, 16777216], got '0'"),
             std::string::npos);
   EXPECT_NE(error_of("model:\n  norm: layer\n").find("model.norm: expected batch | sync_batch"),
             std::string::npos);
@@ -84,6 +84,131 @@ TEST(Config, RoundTripsThroughYaml) {
   EXPECT_EQ(again.model.norm, "group:2");
   EXPECT_EQ(again.train.batch_size, 3);
   EXPECT_EQ(to_yaml(again), to_yaml(c));
+}
+
+TEST(Config, DuplicateKeysNameBothLines) {
+  EXPECT_NE(error_of("train:\n  epochs: 1\n  epochs: 7\n")
+                .find("test.yaml:3: train.epochs: duplicate key (first at line 2)"),
+            std::string::npos)
+      << error_of("train:\n  epochs: 1\n  epochs: 7\n");
+  EXPECT_NE(error_of("train: {epochs: 1}\nmodel: {}\ntrain: {batch_size: 2}\n")
+                .find("test.yaml:3: train: duplicate key (first at line 1)"),
+            std::string::npos);
+  EXPECT_NE(error_of("model:\n  stages:\n    - {channels: 8, channels: 16}\n")
+                .find("model.stages[0].channels: duplicate key"),
+            std::string::npos);
+}
+
+TEST(Config, ConfigPathMustBeARegularFile) {
+  std::string message = "<no error>";
+  try {
+    load_config(::testing::TempDir());
+  } catch (const ConfigError& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find("is a directory, not a config file"), std::string::npos) << message;
+}
+
+// Every floating-point key: a non-finite value is refused by type, whatever its range.
+TEST(Config, NonFiniteNumbersAreRefusedForEveryFloatKey) {
+  for (const char* key :
+       {"model.dropout", "model.bn_momentum", "model.bn_eps", "optimizer.lr", "optimizer.momentum",
+        "optimizer.weight_decay", "schedule.warmup_epochs", "schedule.gamma", "train.bucket_mb"})
+    for (const char* value : {".inf", "-.inf", ".nan"}) {
+      const std::string assignment = std::string(key) + "=" + value;
+      const std::string e = error_of("", {assignment});
+      EXPECT_NE(e.find(std::string(key) + ": expected a finite number, got '" + value + "'"),
+                std::string::npos)
+          << e;
+    }
+}
+
+TEST(Config, FloatRanges) {
+  EXPECT_NE(error_of("model: {bn_momentum: 1.5}\n").find("model.bn_momentum: expected"),
+            std::string::npos);
+  EXPECT_EQ(parse_config("model: {bn_momentum: -1}\n", "t.yaml").model.bn_momentum, -1);
+  EXPECT_EQ(parse_config("model: {bn_momentum: 1}\n", "t.yaml").model.bn_momentum, 1);
+  EXPECT_NE(error_of("train: {bucket_mb: 1e6}\n").find("train.bucket_mb: expected"),
+            std::string::npos);
+  EXPECT_NE(error_of("schedule: {warmup_epochs: 1e300}\n").find("schedule.warmup_epochs: expected"),
+            std::string::npos);
+}
+
+TEST(Config, IntegersThatWouldTruncateAreRefused) {
+  EXPECT_NE(
+      error_of("train: {threads: 2147483648}\n")
+          .find("test.yaml:1: train.threads: expected a value in [1, 1024], got '2147483648'"),
+      std::string::npos)
+      << error_of("train: {threads: 2147483648}\n");
+  EXPECT_NE(error_of("train: {threads: 4294967297}\n").find("train.threads: expected"),
+            std::string::npos);
+  EXPECT_EQ(parse_config("train: {threads: 1024}\n", "t.yaml").train.threads, 1024);
+  EXPECT_NE(
+      error_of("train: {batch_size: 9223372036854775807}\n").find("train.batch_size: expected"),
+      std::string::npos);
+}
+
+TEST(Config, StagesMustBeNonEmptyAndDivisibleByGroups) {
+  EXPECT_NE(error_of("model:\n  stages: []\n")
+                .find("test.yaml:2: model.stages: expected at least one stage"),
+            std::string::npos)
+      << error_of("model:\n  stages: []\n");
+  const std::string e =
+      error_of("model:\n  norm: group:3\n  stem_channels: 6\n  stages: [{channels: 8}]\n");
+  EXPECT_NE(e.find("test.yaml:2: model.norm: group:3 does not divide model.stages[0].channels (8)"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(error_of("model: {norm: 'group:3'}\n").find("does not divide model.stem_channels (32)"),
+            std::string::npos);
+  EXPECT_EQ(
+      parse_config("model: {norm: 'group:4', stem_channels: 8, stages: [{channels: 12}]}\n", "t")
+          .model.norm,
+      "group:4");
+}
+
+TEST(Config, ValuesFromOverridesAreCitedAsTheOption) {
+  const std::string e = error_of("train: {epochs: 5}\n", {"train.epochs=0"});
+  EXPECT_NE(e.find("--set train.epochs=0: train.epochs: expected a value >= 1, got '0'"),
+            std::string::npos)
+      << e;
+  EXPECT_EQ(e.find("test.yaml"), std::string::npos) << e;
+  EXPECT_NE(error_of("", {Override("train.epochs=0", "--epochs 0")})
+                .find("--epochs 0: train.epochs: expected a value >= 1, got '0'"),
+            std::string::npos);
+  EXPECT_NE(error_of("", {Override("model.norm=group:3", "--norm group:3")})
+                .find("--norm group:3: model.norm: group:3 does not divide"),
+            std::string::npos);
+  EXPECT_NE(error_of("", {"data.dataset=cifar10"}).find("--set data.dataset=cifar10: data.dataset"),
+            std::string::npos);
+  EXPECT_NE(error_of("", {"train.epoch=3"}).find("--set train.epoch=3: train.epoch: unknown key"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of("", {"model.input=[1, 0, 3]"}).find("--set model.input=[1, 0, 3]: model.input"),
+      std::string::npos);
+  // A later error in the file itself still names the file.
+  EXPECT_NE(error_of("train:\n  epochs: 0\n", {"train.seed=3"}).find("test.yaml:2: train.epochs"),
+            std::string::npos);
+}
+
+TEST(Config, EmptyPathsAndHugeSizesAreRefused) {
+  EXPECT_NE(error_of("train: {checkpoint_dir: ''}\n")
+                .find("train.checkpoint_dir: expected a non-empty path"),
+            std::string::npos);
+  EXPECT_NE(error_of("data: {synthetic_train_size: 9223372036854775807}\n")
+                .find("data.synthetic_train_size: expected a value in [1, "),
+            std::string::npos);
+}
+
+TEST(Config, NumbersPrintInTheShortestFormThatReadsBack) {
+  const std::string yaml = to_yaml(Config());
+  EXPECT_NE(yaml.find("lr: 0.1\n"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("bn_eps: 1e-05\n"), std::string::npos) << yaml;
+  Config c;
+  c.optimizer.lr = 0.1 + 0.2;  // 0.30000000000000004 needs all 17 digits
+  c.model.bn_momentum = 1.0 / 3;
+  const Config again = parse_config(to_yaml(c), "t.yaml");
+  EXPECT_EQ(again.optimizer.lr, c.optimizer.lr);
+  EXPECT_EQ(again.model.bn_momentum, c.model.bn_momentum);
 }
 
 TEST(Config, MissingFileIsAConfigError) {

@@ -100,6 +100,24 @@ TEST(Tensor, DtypeMismatchIsAnError) {
   EXPECT_EQ(t.to(DType::Float32).data<float>()[0], 7.f);
 }
 
+// An allocation that cannot succeed says what was asked for, not just std::bad_alloc. 2^45
+// float32 elements (128 TiB) exceed any address space malloc will map here.
+TEST(Tensor, FailedAllocationNamesShapeAndSize) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "sanitizer allocators abort on such a request instead of returning null";
+#endif
+  try {
+    Tensor t({std::int64_t{1} << 25, std::int64_t{1} << 20});
+    FAIL() << "allocated " << t.nbytes() << " bytes";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "out of memory: cannot allocate 131072.0 GiB for a float32 tensor of shape "
+                 "[33554432, 1048576]");
+  }
+  EXPECT_THROW(Tensor::empty({std::int64_t{1} << 61}, DType::Float64), Error);       // > size_t
+  EXPECT_THROW(Tensor({std::int64_t{1} << 40, std::int64_t{1} << 40}), ShapeError);  // > int64
+}
+
 TEST(Tensor, BadShapesAreErrors) {
   EXPECT_THROW(Tensor({2, -1}), ShapeError);
   EXPECT_THROW(Tensor::from({2, 2}, {1, 2, 3}), ShapeError);

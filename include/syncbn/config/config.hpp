@@ -1,14 +1,23 @@
 #pragma once
 // Training configuration: what configs/*.yaml hold. Every key has a default, so a config file
-// names only what it changes. Parsing is strict: an unknown key, a wrong type or an out-of-range
-// value is a ConfigError naming the file, line, dotted key and what was expected (with the
-// nearest valid key for a typo).
+// names only what it changes. Parsing is strict: an unknown or repeated key, a wrong type, a
+// non-finite number or an out-of-range value is a ConfigError naming the file, line, dotted key
+// and what was expected (with the nearest valid key for a typo). Keys that must agree are
+// checked together here too (model.norm group:G must divide every channel count), so a config
+// that parses builds.
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace syncbn::config {
+
+// Upper bounds that keep sizes far from overflow in what is computed from them.
+inline constexpr std::int64_t kMaxThreads = 1024;
+inline constexpr std::int64_t kMaxBatchSize = std::int64_t{1} << 24;
+inline constexpr std::int64_t kMaxSyntheticSize = 100'000'000;  // the sampler holds N indices
+inline constexpr double kMaxBucketMb = 1024;
+inline constexpr double kMaxWarmupEpochs = 1e6;
 
 // One ResNet stage: `blocks` BasicBlocks of `channels`, the first with `stride`.
 struct StageConfig {
@@ -24,9 +33,9 @@ struct ModelConfig {
   // batch | sync_batch | group:G | batch_no_running_stats | none
   std::string norm = "sync_batch";
   std::int64_t stem_channels = 32;
-  std::vector<StageConfig> stages = {{32, 1, 1}, {64, 1, 2}, {128, 1, 2}};
+  std::vector<StageConfig> stages = {{32, 1, 1}, {64, 1, 2}, {128, 1, 2}};  // at least one
   double dropout = 0.0;
-  double bn_momentum = 0.1;  // negative = cumulative average (PyTorch's momentum=None)
+  double bn_momentum = 0.1;  // <= 1; negative = cumulative average (PyTorch's momentum=None)
   double bn_eps = 1e-5;
 };
 
@@ -34,7 +43,7 @@ struct DataConfig {
   std::string dataset = "fashion_mnist";  // fashion_mnist | synthetic
   std::string dir = "/usr/share/datasets/fashion-mnist";
   bool augment = false;
-  std::int64_t synthetic_train_size = 1024;
+  std::int64_t synthetic_train_size = 1024;  // each at most kMaxSyntheticSize
   std::int64_t synthetic_test_size = 256;
   std::int64_t limit_train = 0;  // use only the first N training samples (0 = all)
   std::int64_t limit_test = 0;
@@ -55,13 +64,13 @@ struct ScheduleConfig {
 };
 
 struct TrainConfig {
-  std::int64_t batch_size = 64;  // per rank
+  std::int64_t batch_size = 64;  // per rank, at most kMaxBatchSize
   std::int64_t epochs = 10;
   std::int64_t max_steps = 0;  // stop after this many steps in total (0 = no limit)
   std::uint64_t seed = 0;
-  std::int64_t threads = 1;  // per rank
-  double bucket_mb = 4;      // gradient allreduce bucket size
-  std::string checkpoint_dir = "runs/default";
+  std::int64_t threads = 1;  // per rank, at most kMaxThreads
+  double bucket_mb = 4;      // gradient allreduce bucket size, at most kMaxBucketMb
+  std::string checkpoint_dir = "runs/default";  // not empty
   std::int64_t checkpoint_every = 0;  // steps between checkpoints (0 = end of each epoch only)
   std::string metrics = "";           // JSON-lines file ("" = <checkpoint_dir>/metrics.jsonl)
   bool skip_nonfinite = false;        // skip a step with a NaN/Inf loss instead of stopping
@@ -76,14 +85,23 @@ struct Config {
   std::string source = "<defaults>";  // file the config came from, for messages
 };
 
-// "key=value" overrides with dotted keys as in the file (train.epochs=3, model.norm=batch);
-// values are YAML scalars or flow sequences ("[1, 28, 28]").
-using Overrides = std::vector<std::string>;
+// One override: "key=value" with a dotted key as in the file (train.epochs=3, model.norm=batch);
+// the value is a YAML scalar or flow sequence ("[1, 28, 28]"). An error in a value an override
+// set cites `origin`, how the user wrote it ("--epochs 0"), instead of a line of the file; it
+// defaults to "--set <assignment>".
+struct Override {
+  Override(std::string assignment_text, std::string origin_text = "");
+  Override(const char* assignment_text) : Override(std::string(assignment_text)) {}
+  std::string assignment, origin;
+};
+using Overrides = std::vector<Override>;
 
-// Parses YAML text; `origin` names it in errors. Throws ConfigError.
+// Parses YAML text; `origin` names it in errors. Overrides apply in order, after the text.
+// Throws ConfigError.
 Config parse_config(const std::string& yaml, const std::string& origin,
                     const Overrides& overrides = {});
-// Reads and parses a file. Throws ConfigError (including when the file cannot be read).
+// Reads and parses a file. Throws ConfigError (including when the path is not a regular file
+// or cannot be read; a directory or FIFO is refused before it is opened).
 Config load_config(const std::string& path, const Overrides& overrides = {});
 // The effective configuration as YAML (logged at start and stored in checkpoints).
 std::string to_yaml(const Config& config);

@@ -26,7 +26,8 @@ struct EnvironmentOptions {
   std::string backend = "auto";
   // A rank that waits longer than this in one collective prints which collective and for how
   // long, then aborts the whole job (a skipped or extra collective on another rank would
-  // otherwise hang forever). <= 0 disables the watchdog. Env: SYNCBN_COLLECTIVE_TIMEOUT.
+  // otherwise hang forever). <= 0 disables the watchdog. Env: SYNCBN_COLLECTIVE_TIMEOUT, which
+  // must be finite and, when positive, at least 1 s (a shorter limit aborts healthy jobs).
   double collective_timeout_s = 300;
   // Before each collective, ranks compare (collective, count, dtype, root) in one tiny extra
   // allreduce, so a mismatch is a CommError on every rank instead of a hang or truncation.
