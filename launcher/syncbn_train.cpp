@@ -86,7 +86,8 @@ po::options_description describe_options(Cli& cli) {
       po::value<std::string>()->value_name("DIR")->notifier(set("train.checkpoint_dir")),
       "where checkpoints and metrics.jsonl go (train.checkpoint_dir)")(
       "resume", po::value(&cli.resume)->implicit_value("latest")->value_name("PATH"),
-      "continue from PATH, or from the newest checkpoint in the checkpoint dir")(
+      "continue from PATH, or from the newest checkpoint in the checkpoint dir; if there is none, "
+      "warn and start from scratch (--resume=required: fail instead)")(
       "backend", po::value(&cli.backend)->value_name("NAME"),
       "auto | mpi | nccl | local (auto: mpi under mpirun/srun, else local)")(
       "progress", po::value(&cli.progress)->value_name("MODE"),
@@ -135,9 +136,8 @@ int run(const Cli& cli, syncbn::dist::Environment& env) {
   }
   syncbn::dist::set_default_group(world);
   syncbn::train::RunOptions options;
-  options.resume_from = cli.resume == "latest"
-                            ? syncbn::train::latest_checkpoint(config.train.checkpoint_dir)
-                            : cli.resume;
+  options.resume_from = syncbn::train::resume_checkpoint(cli.resume, config.train.checkpoint_dir,
+                                                         world->rank() == 0 ? &std::cerr : nullptr);
   options.log = world->rank() == 0 ? &std::cout : nullptr;
   options.progress_bar = show_progress_bar(cli.progress);
   options.stop_requested = &g_stop_requested;

@@ -1,6 +1,8 @@
 #include "atomic_file.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -23,6 +25,26 @@ std::string directory_of(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
+std::string temporary_prefix(const std::string& target) {
+  return target + ".tmp.";
+}
+
+// The writer's pid if `suffix` (what follows "<target>.tmp.") is "<pid>.<n>", else 0.
+pid_t writer_of(const std::string& suffix) {
+  const auto dot = suffix.find('.');
+  const auto digits = [](const std::string& s) {
+    return !s.empty() && s.size() <= 9 && s.find_first_not_of("0123456789") == std::string::npos;
+  };
+  if (dot == std::string::npos || !digits(suffix.substr(0, dot)) || !digits(suffix.substr(dot + 1)))
+    return 0;
+  return static_cast<pid_t>(std::stol(suffix.substr(0, dot)));
+}
+
+bool is_stale(pid_t writer) {
+  if (writer == ::getpid()) return true;
+  return ::kill(writer, 0) != 0 && errno == ESRCH;  // EPERM: alive, someone else's
+}
+
 // Owns the temporary file until it is renamed; removes it if anything goes wrong before then.
 class TempFile {
  public:
@@ -31,7 +53,8 @@ class TempFile {
     // O_EXCL with a per-process, per-call name: never clobbers another writer's temporary, and
     // the mode is 0666 less the umask, as for any file the user creates.
     for (int attempt = 0; attempt < 100 && fd_ < 0; ++attempt) {
-      name_ = target + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+      name_ =
+          temporary_prefix(target) + std::to_string(::getpid()) + "." + std::to_string(counter++);
       fd_ = ::open(name_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
       if (fd_ < 0 && errno != EEXIST)
         fail(target_, "cannot create temporary '" + name_ + "'", errno);
@@ -95,6 +118,23 @@ void write_file_atomically(const std::string& path,
     temp.commit();
   }
   sync_directory(path);
+}
+
+std::vector<std::string> remove_stale_temporaries(const std::string& path) {
+  const std::string dir = directory_of(path);
+  const std::string prefix = temporary_prefix(path.substr(path.find_last_of('/') + 1));
+  std::vector<std::string> removed;
+  DIR* listing = ::opendir(dir.c_str());
+  if (listing == nullptr) return removed;  // no directory, no temporaries
+  while (const dirent* entry = ::readdir(listing)) {
+    const std::string name = entry->d_name;
+    if (name.rfind(prefix, 0) != 0) continue;
+    const pid_t writer = writer_of(name.substr(prefix.size()));
+    const std::string full = dir + "/" + name;
+    if (writer > 0 && is_stale(writer) && ::unlink(full.c_str()) == 0) removed.push_back(full);
+  }
+  ::closedir(listing);
+  return removed;
 }
 
 }  // namespace syncbn::io::detail

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace syncbn::io::detail {
 
@@ -16,5 +17,11 @@ using ByteSink = std::function<void(const void* data, std::size_t size)>;
 // an exception thrown by `produce` propagates after the same clean-up.
 void write_file_atomically(const std::string& path,
                            const std::function<void(const ByteSink&)>& produce);
+
+// A process killed mid-write (SIGKILL, OOM killer) leaves its temporary `<path>.tmp.<pid>.<n>`
+// behind, as large as the file. Removes those whose pid is this process (call before writing)
+// or no live process on this host; a live pid may be a writer, so its file stays. Other files are
+// never touched. Returns the paths removed. Best effort: a file that cannot be removed stays.
+std::vector<std::string> remove_stale_temporaries(const std::string& path);
 
 }  // namespace syncbn::io::detail

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
+#include <string_view>
 
 #include "atomic_file.hpp"
 #include "json.hpp"
@@ -50,22 +52,46 @@ void check_inputs(const TensorMap& tensors, const Metadata& metadata) {
   }
 }
 
+// The checksum covers the whole file, its own 8 hex digits read as '0': the header carries a
+// checkpoint's position, so an edit there must be caught as surely as one in the data.
+constexpr const char* kChecksumPlaceholder = "00000000";
+
+// Where the checksum's hex digits sit in `header`, or npos. A JSON string cannot contain an
+// unescaped '"', so `{"syncbn.crc32":"` or `,"syncbn.crc32":"` only ever occurs as a real
+// member; the parser has already refused duplicate keys, so one match is the one.
+std::size_t checksum_digits_at(std::string_view header, std::string_view recorded) {
+  const std::string needle =
+      std::string("\"") + kChecksumKey + "\":\"" + std::string(recorded) + "\"";
+  for (std::size_t at = header.find(needle); at != std::string_view::npos;
+       at = header.find(needle, at + 1))
+    if (at > 0 && (header[at - 1] == '{' || header[at - 1] == ',')) return at + needle.size() - 9;
+  return std::string_view::npos;
+}
+
+std::string length_prefix(std::uint64_t n) {
+  std::string prefix(8, '\0');
+  for (int i = 0; i < 8; ++i) prefix[i] = static_cast<char>(n >> (8 * i));
+  return prefix;
+}
+
 // Validates the arguments, adds the syncbn.* entries and returns the header text.
 std::string make_header(const TensorMap& tensors, const Metadata& metadata) {
   check_inputs(tensors, metadata);
-  std::uint32_t crc = crc_update(0, nullptr, 0);
-  for (const auto& [name, t] : tensors) crc = crc_update(crc, t.raw(), t.nbytes());
   Metadata full = metadata;
   full[kFormatVersionKey] = std::to_string(kSafetensorsFormatVersion);
-  full[kChecksumKey] = hex32(crc);
-  return detail::build_header(tensors, full);
+  full[kChecksumKey] = kChecksumPlaceholder;
+  std::string header = detail::build_header(tensors, full);
+  const std::string prefix = length_prefix(header.size());
+  std::uint32_t crc = crc_update(crc_update(0, nullptr, 0), prefix.data(), prefix.size());
+  crc = crc_update(crc, header.data(), header.size());
+  for (const auto& [name, t] : tensors) crc = crc_update(crc, t.raw(), t.nbytes());
+  header.replace(checksum_digits_at(header, kChecksumPlaceholder), 8, hex32(crc));
+  return header;
 }
 
 void emit(const TensorMap& tensors, const std::string& header, const detail::ByteSink& sink) {
-  unsigned char prefix[8];
-  for (int i = 0; i < 8; ++i)
-    prefix[i] = static_cast<unsigned char>(std::uint64_t{header.size()} >> (8 * i));
-  sink(prefix, 8);
+  const std::string prefix = length_prefix(header.size());
+  sink(prefix.data(), prefix.size());
   sink(header.data(), header.size());
   for (const auto& [name, t] : tensors)
     if (t.nbytes() > 0) sink(t.raw(), t.nbytes());
@@ -127,9 +153,10 @@ class FileSource : public Source {
   std::uint64_t size_ = 0;
 };
 
-void check_version(const Metadata& metadata, const std::string& origin) {
+// The format version, 1 when the file does not say (version-1 files and other writers').
+std::uint64_t check_version(const Metadata& metadata, const std::string& origin) {
   const auto it = metadata.find(kFormatVersionKey);
-  if (it == metadata.end()) return;
+  if (it == metadata.end()) return 1;
   json::Value number{json::Value::Kind::Number, false, it->second, {}, {}};
   const auto version = json::as_uint64(number);
   if (!version || *version == 0)
@@ -138,19 +165,47 @@ void check_version(const Metadata& metadata, const std::string& origin) {
     throw CheckpointError(origin + ": written by a newer syncbn (format version " + it->second +
                           ", this build reads up to " + std::to_string(kSafetensorsFormatVersion) +
                           ")");
+  return *version;
 }
 
-void check_checksum(const Metadata& metadata, std::uint32_t actual, const std::string& origin) {
+// What the recorded checksum covers, and the CRC-32 of the part before the data section.
+struct ChecksumStart {
+  std::string recorded;
+  bool whole_file = false;  // version >= 2; version 1 covered the data section only
+  std::uint32_t crc = 0;
+};
+
+// nullopt when there is nothing to check: a file from another writer (no syncbn entries).
+std::optional<ChecksumStart> checksum_start(const Metadata& metadata, std::uint64_t version,
+                                            const unsigned char* prefix, std::string header,
+                                            const std::string& origin) {
   const auto it = metadata.find(kChecksumKey);
-  if (it == metadata.end()) return;
-  const std::string& recorded = it->second;
-  const bool well_formed =
-      recorded.size() == 8 && recorded.find_first_not_of("0123456789abcdef") == std::string::npos;
-  if (!well_formed)
-    throw CheckpointError(origin + ": malformed " + kChecksumKey + " '" + recorded + "'");
-  if (recorded != hex32(actual))
-    throw CheckpointError(origin + ": checksum mismatch: data CRC-32 is " + hex32(actual) +
-                          ", the header records " + recorded + " (file corrupted)");
+  if (it == metadata.end()) {
+    if (version < 2) return std::nullopt;
+    throw CheckpointError(origin + ": format version " + std::to_string(version) + " but no " +
+                          kChecksumKey + " entry (header edited?)");
+  }
+  ChecksumStart start{it->second, version >= 2, crc_update(0, nullptr, 0)};
+  if (start.recorded.size() != 8 ||
+      start.recorded.find_first_not_of("0123456789abcdef") != std::string::npos)
+    throw CheckpointError(origin + ": malformed " + kChecksumKey + " '" + start.recorded + "'");
+  if (!start.whole_file) return start;
+  const std::size_t digits = checksum_digits_at(header, start.recorded);
+  if (digits == std::string::npos)
+    throw CheckpointError(origin + ": cannot verify the checksum: the header must spell it " +
+                          json::quote(kChecksumKey) + ":" + json::quote(start.recorded) +
+                          " (no spaces or escapes)");
+  header.replace(digits, 8, kChecksumPlaceholder);
+  start.crc = crc_update(crc_update(start.crc, prefix, 8), header.data(), header.size());
+  return start;
+}
+
+void check_checksum(const ChecksumStart& start, std::uint32_t actual, const std::string& origin) {
+  if (start.recorded != hex32(actual))
+    throw CheckpointError(origin +
+                          ": checksum mismatch: " + (start.whole_file ? "file" : "data section") +
+                          " CRC-32 is " + hex32(actual) + ", the header records " + start.recorded +
+                          " (file corrupted or edited)");
 }
 
 SafetensorsContents read_all(const Source& src, const std::string& origin) {
@@ -173,9 +228,10 @@ SafetensorsContents read_all(const Source& src, const std::string& origin) {
   src.read(8, text.data(), text.size());
   const std::uint64_t data_start = 8 + header_len;
   detail::Header header = detail::parse_header(text, file_size - data_start, origin);
-  check_version(header.metadata, origin);
+  const std::uint64_t version = check_version(header.metadata, origin);
+  const auto checksum = checksum_start(header.metadata, version, prefix, text, origin);
   SafetensorsContents out;
-  std::uint32_t crc = crc_update(0, nullptr, 0);
+  std::uint32_t crc = checksum ? checksum->crc : 0;
   // Entries tile the data section in order, so this is the CRC of the section as stored.
   for (const detail::TensorEntry& e : header.entries) {
     Tensor t(e.shape, e.dtype);
@@ -183,7 +239,7 @@ SafetensorsContents read_all(const Source& src, const std::string& origin) {
     crc = crc_update(crc, t.raw(), t.nbytes());
     out.tensors.emplace(e.name, std::move(t));
   }
-  check_checksum(header.metadata, crc, origin);
+  if (checksum) check_checksum(*checksum, crc, origin);
   out.metadata = std::move(header.metadata);
   return out;
 }
@@ -203,6 +259,10 @@ void save_safetensors(const std::string& path, const TensorMap& tensors, const M
   const std::string header = make_header(tensors, metadata);
   detail::write_file_atomically(path,
                                 [&](const detail::ByteSink& sink) { emit(tensors, header, sink); });
+}
+
+std::vector<std::string> remove_stale_temporaries(const std::string& path) {
+  return detail::remove_stale_temporaries(path);
 }
 
 SafetensorsContents load_safetensors(const std::string& path) {

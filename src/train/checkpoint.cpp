@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <ostream>
 
 #include "syncbn/error.hpp"
 #include "syncbn/io/safetensors.hpp"
@@ -30,10 +31,26 @@ std::int64_t metadata_int(const io::Metadata& meta, const std::string& key,
                           "'");
   }
 }
+
+// The metadata entries that record a PositionBasis, with the names a user sets them by.
+struct BasisEntry {
+  const char* key;
+  const char* what;
+  std::string value;
+};
+
+std::vector<BasisEntry> basis_entries(const PositionBasis& b) {
+  return {{"world_size", "world size", std::to_string(b.world_size)},
+          {"batch_size", "train.batch_size", std::to_string(b.batch_size)},
+          {"seed", "train.seed", std::to_string(b.seed)},
+          {"train_size", "training samples per epoch (data set size, data.limit_train)",
+           std::to_string(b.train_size)}};
+}
 }  // namespace
 
 void save_checkpoint(const std::string& path, nn::Module& model, const SGD& optimizer,
-                     const Position& position, const std::string& config_yaml) {
+                     const Position& position, const PositionBasis& basis,
+                     const std::string& config_yaml) {
   io::TensorMap tensors;
   for (auto& [key, value] : model.state_dict()) tensors[key] = value;
   for (auto& [key, value] : optimizer.state_dict()) tensors[kOptimizerPrefix + key] = value;
@@ -41,12 +58,13 @@ void save_checkpoint(const std::string& path, nn::Module& model, const SGD& opti
     if (!all_finite(value))
       throw Error("refusing to checkpoint: '" + key + "' holds NaN or Inf; " + path +
                   " is left as it was");
+  io::Metadata metadata = {{"epoch", std::to_string(position.epoch)},
+                           {"step", std::to_string(position.step)},
+                           {"global_step", std::to_string(position.global_step)},
+                           {"config", config_yaml}};
+  for (const auto& entry : basis_entries(basis)) metadata[entry.key] = entry.value;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  io::save_safetensors(path, tensors,
-                       {{"epoch", std::to_string(position.epoch)},
-                        {"step", std::to_string(position.step)},
-                        {"global_step", std::to_string(position.global_step)},
-                        {"config", config_yaml}});
+  io::save_safetensors(path, tensors, metadata);
 }
 
 // Splits a checkpoint's tensors into model and optimizer state and loads the model's, after
@@ -75,17 +93,63 @@ nn::StateDict load_model_part(const std::string& path, io::SafetensorsContents& 
   return optimizer_state;
 }
 
-Position load_checkpoint(const std::string& path, nn::Module& model, SGD& optimizer) {
+namespace {
+// Version 1 checkpoints neither protect their header nor record what the position counts in.
+void check_resumable(const io::Metadata& meta, const std::string& path) {
+  const auto version = meta.find(io::kFormatVersionKey);
+  if (version != meta.end() && version->second != "1") return;
+  throw CheckpointError(path +
+                        ": cannot resume from a checkpoint of format version 1 (an older syncbn): "
+                        "its position is not covered by the checksum and it does not record the "
+                        "world size, batch size, seed or data set size it counts in; its weights "
+                        "still load (syncbn-quantize --checkpoint)");
+}
+
+// Every difference from `current`; mid-epoch any one is an error listing them all.
+std::vector<std::string> basis_changes(const io::Metadata& meta, const PositionBasis& current,
+                                       const Position& position, const std::string& path) {
+  std::vector<std::string> changes;
+  for (const auto& entry : basis_entries(current)) {
+    const auto it = meta.find(entry.key);
+    if (it == meta.end())
+      throw CheckpointError(path + ": not a syncbn training checkpoint (no '" + entry.key +
+                            "' metadata)");
+    if (it->second != entry.value)
+      changes.push_back(std::string(entry.what) + ": checkpoint " + it->second + ", this run " +
+                        entry.value);
+  }
+  if (changes.empty() || position.step == 0) return changes;
+  std::string list;
+  for (const auto& c : changes) list += "\n  " + c;
+  throw CheckpointError(path + ": written at " + describe_position(position) +
+                        ", counting steps in other units than this run:" + list +
+                        "\nresume with the checkpoint's values (a change is allowed at an epoch "
+                        "boundary)");
+}
+}  // namespace
+
+Resumed load_checkpoint(const std::string& path, nn::Module& model, SGD& optimizer,
+                        const PositionBasis& current) {
   io::SafetensorsContents contents = io::load_safetensors(path);
+  const io::Metadata& meta = contents.metadata;
+  check_resumable(meta, path);
+  Resumed resumed;
+  resumed.position = {metadata_int(meta, "epoch", path), metadata_int(meta, "step", path),
+                      metadata_int(meta, "global_step", path)};
+  resumed.changes = basis_changes(meta, current, resumed.position, path);
   const nn::StateDict optimizer_state = load_model_part(path, contents, model);
   try {
     optimizer.load_state_dict(optimizer_state);
   } catch (const Error& e) {
     throw CheckpointError(path + ": " + e.what());
   }
-  return {metadata_int(contents.metadata, "epoch", path),
-          metadata_int(contents.metadata, "step", path),
-          metadata_int(contents.metadata, "global_step", path)};
+  return resumed;
+}
+
+std::string describe_position(const Position& position) {
+  return "epoch " + std::to_string(position.epoch + 1) + " (1-based), " +
+         (position.step == 0 ? std::string("at its start")
+                             : std::to_string(position.step) + " steps into it");
 }
 
 }  // namespace detail
@@ -98,6 +162,23 @@ void load_model_state(const std::string& checkpoint, nn::Module& model) {
 std::string latest_checkpoint(const std::string& checkpoint_dir) {
   const auto path = std::filesystem::path(checkpoint_dir) / detail::kCheckpointName;
   return std::filesystem::exists(path) ? path.string() : "";
+}
+
+std::string resume_checkpoint(const std::string& request, const std::string& checkpoint_dir,
+                              std::ostream* warn) {
+  if (request != "latest" && request != "required") return request;
+  const std::string found = latest_checkpoint(checkpoint_dir);
+  if (!found.empty()) return found;
+  const std::string what = "--resume: no checkpoint in " + checkpoint_dir;
+  if (request == "required")
+    throw CheckpointError(
+        what + " (expected " +
+        (std::filesystem::path(checkpoint_dir) / detail::kCheckpointName).string() +
+        "; --resume=required)");
+  if (warn)
+    *warn << "WARNING: " << what
+          << "; starting from scratch (use --resume=required to make this an error)" << std::endl;
+  return "";
 }
 
 }  // namespace syncbn::train

@@ -1,6 +1,8 @@
 #include "reporter.hpp"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ostream>
 
 #include "syncbn/error.hpp"
@@ -13,14 +15,18 @@ std::string format(const char* fmt, double a, double b = 0, double c = 0, double
   std::snprintf(buf, sizeof buf, fmt, a, b, c, d, e);
   return buf;
 }
+
+[[noreturn]] void metrics_failed(const std::string& what, const std::string& path, int err) {
+  throw IoError("cannot " + what + " metrics file '" + path + "': " + std::strerror(err));
+}
 }  // namespace
 
 Reporter::Reporter(std::ostream* log, bool progress_bar, const std::string& metrics_path,
                    bool append)
-    : log_(log), bar_(progress_bar && log != nullptr) {
+    : log_(log), bar_(progress_bar && log != nullptr), metrics_path_(metrics_path) {
   if (!log_ || metrics_path.empty()) return;
-  metrics_.open(metrics_path, append ? std::ios::app : std::ios::trunc);
-  if (!metrics_) throw IoError("cannot open metrics file '" + metrics_path + "' for writing");
+  metrics_.reset(std::fopen(metrics_path.c_str(), append ? "a" : "w"));
+  if (!metrics_) metrics_failed("open", metrics_path, errno);
 }
 
 void Reporter::line(const std::string& text) {
@@ -48,13 +54,17 @@ void Reporter::epoch(const EpochMetrics& m) {
         << format("  train_loss %.4f  test_loss %.4f  test_acc %.2f%%  lr %.4g  %.0f img/s",
                   m.train_loss, m.test_loss, 100 * m.test_accuracy, m.lr, m.images_per_second)
         << format("  (%.1f s)", m.seconds) << std::endl;
-  if (!metrics_.is_open()) return;
-  metrics_ << "{\"epoch\": " << m.epoch << ", \"global_step\": " << m.global_step
-           << format(", \"train_loss\": %.6g, \"test_loss\": %.6g, \"test_accuracy\": %.6g",
-                     m.train_loss, m.test_loss, m.test_accuracy)
-           << format(", \"lr\": %.6g, \"images_per_second\": %.6g, \"seconds\": %.6g}", m.lr,
-                     m.images_per_second, m.seconds)
-           << std::endl;
+  if (!metrics_) return;
+  const std::string record =
+      "{\"epoch\": " + std::to_string(m.epoch) +
+      ", \"global_step\": " + std::to_string(m.global_step) +
+      format(", \"train_loss\": %.6g, \"test_loss\": %.6g, \"test_accuracy\": %.6g", m.train_loss,
+             m.test_loss, m.test_accuracy) +
+      format(", \"lr\": %.6g, \"images_per_second\": %.6g, \"seconds\": %.6g}\n", m.lr,
+             m.images_per_second, m.seconds);
+  // Flushed per record so a plot of a running job is current; a full disk surfaces here.
+  if (std::fputs(record.c_str(), metrics_.get()) == EOF || std::fflush(metrics_.get()) != 0)
+    metrics_failed("write", metrics_path_, errno);
 }
 
 }  // namespace syncbn::train::detail

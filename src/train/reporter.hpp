@@ -3,8 +3,9 @@
 // otherwise, and a JSON-lines metrics file (one object per epoch) that tools can plot.
 #include <chrono>
 #include <cstdint>
-#include <fstream>
+#include <cstdio>
 #include <iosfwd>
+#include <memory>
 #include <string>
 
 namespace syncbn::train::detail {
@@ -17,7 +18,8 @@ struct EpochMetrics {
 
 class Reporter {
  public:
-  // log == nullptr: silent (ranks other than 0). metrics_path "" = no metrics file.
+  // log == nullptr: silent (ranks other than 0). metrics_path "" = no metrics file. Every
+  // metrics write is flushed and checked: a failure (full disk) throws IoError naming the file.
   Reporter(std::ostream* log, bool progress_bar, const std::string& metrics_path, bool append);
   void line(const std::string& text);
   void step(std::int64_t epoch, std::int64_t step, std::int64_t steps_per_epoch, double loss,
@@ -27,7 +29,8 @@ class Reporter {
  private:
   std::ostream* log_;
   bool bar_;
-  std::ofstream metrics_;
+  std::string metrics_path_;
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> metrics_{nullptr, &std::fclose};
   std::chrono::steady_clock::time_point last_draw_{};
 };
 

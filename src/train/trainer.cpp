@@ -14,6 +14,7 @@
 #include "syncbn/data/dataset.hpp"
 #include "syncbn/data/sampler.hpp"
 #include "syncbn/error.hpp"
+#include "syncbn/io/safetensors.hpp"
 #include "syncbn/nn/sync_batchnorm.hpp"
 #include "syncbn/threads.hpp"
 #include "syncbn/train/gradient_sync.hpp"
@@ -101,6 +102,13 @@ class TrainingRun {
   bool train_step(std::int64_t epoch, std::int64_t step);
   void evaluate(double& loss, double& accuracy);
   void checkpoint();
+  std::string checkpoint_path() const {
+    return (std::filesystem::path(c_.train.checkpoint_dir) / detail::kCheckpointName).string();
+  }
+  // What the position counts in; see detail::PositionBasis.
+  detail::PositionBasis basis() const {
+    return {world_->size(), c_.train.batch_size, c_.train.seed, sampler_->dataset_size()};
+  }
   bool out_of_steps() const {
     return summary_.preempted ||
            (c_.train.max_steps > 0 && position_.global_step >= c_.train.max_steps);
@@ -119,6 +127,7 @@ class TrainingRun {
   CrossEntropyLoss loss_;
   detail::Reporter reporter_;
   detail::Position position_;
+  detail::Resumed resumed_;
   Summary summary_;
   double epoch_loss_ = 0, train_seconds_ = 0;
   std::int64_t epoch_steps_ = 0, images_ = 0;
@@ -163,8 +172,13 @@ TrainingRun::TrainingRun(const config::Config& c, std::shared_ptr<dist::ProcessG
                       .batch_size(c.train.batch_size));
   grad_sync_ = std::make_unique<GradientSync>(
       model_->named_parameters(), static_cast<std::size_t>(c.train.bucket_mb * (1 << 20)));
-  if (!options.resume_from.empty())
-    position_ = detail::load_checkpoint(options.resume_from, *model_, *optimizer_);
+  if (world_->rank() == 0)  // only rank 0 writes checkpoints, and it has not started yet
+    for (const auto& stale : io::remove_stale_temporaries(checkpoint_path()))
+      reporter_.line("removed " + stale + ", left by a checkpoint write that was killed");
+  if (!options.resume_from.empty()) {
+    resumed_ = detail::load_checkpoint(options.resume_from, *model_, *optimizer_, basis());
+    position_ = resumed_.position;
+  }
 }
 
 Summary TrainingRun::run() {
@@ -173,9 +187,13 @@ Summary TrainingRun::run() {
                  std::to_string(world_->size()) + ", " +
                  std::to_string(sampler_->steps_per_epoch()) + " steps per epoch of " +
                  std::to_string(c_.train.batch_size) + " per rank");
-  if (!options_.resume_from.empty())
-    reporter_.line("resumed from " + options_.resume_from + " at epoch " +
-                   std::to_string(position_.epoch) + ", step " + std::to_string(position_.step));
+  if (!options_.resume_from.empty()) {
+    std::string changes;
+    for (const auto& change : resumed_.changes) changes += "; " + change;
+    reporter_.line("resumed from " + options_.resume_from + " at " +
+                   detail::describe_position(position_) + changes +
+                   (changes.empty() ? "" : " (allowed at an epoch boundary)"));
+  }
   summary_.start_step = position_.global_step;
   const auto start = Clock::now();
   for (std::int64_t epoch = position_.epoch; epoch < c_.train.epochs && !out_of_steps(); ++epoch)
@@ -215,9 +233,8 @@ void TrainingRun::train_epoch(std::int64_t epoch) {
   train_seconds_ += seconds;
   if (summary_.preempted) {
     checkpoint();
-    reporter_.line("stop requested: checkpoint written at epoch " +
-                   std::to_string(position_.epoch + 1) + ", step " +
-                   std::to_string(position_.step) + "; resume with --resume");
+    reporter_.line("stop requested: checkpoint written at " + detail::describe_position(position_) +
+                   "; resume with --resume");
     return;
   }
   position_ = {sampler_->has_next() ? epoch : epoch + 1,
@@ -286,8 +303,8 @@ void TrainingRun::evaluate(double& loss, double& accuracy) {
 
 void TrainingRun::checkpoint() {
   if (world_->rank() != 0) return;
-  const auto path = std::filesystem::path(c_.train.checkpoint_dir) / detail::kCheckpointName;
-  detail::save_checkpoint(path.string(), *model_, *optimizer_, position_, config::to_yaml(c_));
+  detail::save_checkpoint(checkpoint_path(), *model_, *optimizer_, position_, basis(),
+                          config::to_yaml(c_));
 }
 }  // namespace
 

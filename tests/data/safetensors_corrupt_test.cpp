@@ -175,8 +175,10 @@ TEST(SafetensorsCorrupt, MetadataChecksumAndVersion) {
   EXPECT_TRUE(rejects(file_with(R"({"__metadata__":[]})"), "__metadata__ must be an object"));
   EXPECT_TRUE(rejects(file_with(R"({"__metadata__":{"a":1}})"),
                       "__metadata__ value for \"a\" must be a string, got a number"));
+  EXPECT_TRUE(rejects(file_with(R"({"__metadata__":{"syncbn.format_version":"3"}})"),
+                      "written by a newer syncbn (format version 3, this build reads up to 2)"));
   EXPECT_TRUE(rejects(file_with(R"({"__metadata__":{"syncbn.format_version":"2"}})"),
-                      "written by a newer syncbn (format version 2, this build reads up to 1)"));
+                      "format version 2 but no syncbn.crc32 entry"));
   EXPECT_TRUE(rejects(file_with(R"({"__metadata__":{"syncbn.format_version":"one"}})"),
                       "malformed syncbn.format_version 'one'"));
   EXPECT_TRUE(rejects(file_with(R"({"__metadata__":{"syncbn.crc32":"xyz"}})"),
@@ -191,6 +193,36 @@ TEST(SafetensorsCorrupt, MetadataChecksumAndVersion) {
           "hi"),
       "f");
   EXPECT_EQ(foreign.tensors.at("w").item(1), 'i');
+}
+
+// The checksum covers the header too: a training checkpoint's position lives there.
+TEST(SafetensorsCorrupt, EditingTheHeaderIsDetected) {
+  const std::string good =
+      io::serialize_safetensors({{"w", Tensor::full({4}, 2.0)}}, {{"epoch", "2"}});
+  ASSERT_NO_THROW(io::parse_safetensors(good, "good"));
+  std::string bad = good;
+  bad[bad.find(R"("epoch":"2")") + 9] = '1';
+  EXPECT_TRUE(rejects(bad, "checksum mismatch"));
+  bad = good;
+  bad[bad.find(R"("w":)") + 1] = 'v';  // a renamed tensor
+  EXPECT_TRUE(rejects(bad, "checksum mismatch"));
+  // Declaring the file version 1 (data-only checksum) does not get an edit past the check.
+  bad = good;
+  bad[bad.find(R"("epoch":"2")") + 9] = '1';
+  bad[bad.find(R"("syncbn.format_version":"2")") + 25] = '1';
+  EXPECT_TRUE(rejects(bad, "checksum mismatch"));
+}
+
+// Version-1 files (checksum of the data section only) still load; 'hi' has zlib CRC-32 d8932aac.
+TEST(SafetensorsCorrupt, VersionOneFilesCheckTheDataOnly) {
+  const std::string entry = R"("w":{"dtype":"U8","shape":[2],"data_offsets":[0,2]})";
+  const auto v1 = [&](const std::string& crc, const std::string& data) {
+    return file_with(R"({"__metadata__":{"epoch":"7","syncbn.crc32":")" + crc +
+                         R"(","syncbn.format_version":"1"},)" + entry + "}",
+                     data);
+  };
+  EXPECT_EQ(io::parse_safetensors(v1("d8932aac", "hi"), "v1").metadata.at("epoch"), "7");
+  EXPECT_TRUE(rejects(v1("d8932aac", "ho"), "checksum mismatch"));
 }
 
 TEST(SafetensorsCorrupt, FileErrorsNameThePath) {

@@ -65,23 +65,42 @@ def read(path):
         assert set(info) == {"dtype", "shape", "data_offsets"}, info
         begin, end = info["data_offsets"]
         tensors[name] = np.frombuffer(buf[begin:end], dtype=DTYPES[info["dtype"]]).reshape(info["shape"])
-    return tensors, meta, 8 + n, zlib.crc32(buf)
+    return tensors, meta, 8 + n, file_crc(data)
 
 
-def write(path, tensors, meta):
-    """Another writer's layout: largest dtype first, json.dumps spacing and \\u escapes."""
+def file_crc(data):
+    """syncbn's checksum (format version 2): CRC-32 of the whole file, its own digits as '0'."""
+    key = b'"syncbn.crc32":"'
+    i = data.index(key) + len(key)
+    return zlib.crc32(data[:i] + b"00000000" + data[i + 8 :])
+
+
+def write(path, tensors, meta, separators=None):
+    """Another writer's layout: largest dtype first, json.dumps spacing and \\u escapes.
+    Returns the CRC-32 of the data section and the file's bytes."""
     header, blobs, offset = {"__metadata__": meta}, [], 0
     for name, arr in sorted(tensors.items(), key=lambda kv: (-kv[1].itemsize, kv[0])):
         blob = np.ascontiguousarray(arr).tobytes()
         header[name] = {"dtype": NAMES[arr.dtype], "shape": list(arr.shape), "data_offsets": [offset, offset + len(blob)]}
         offset += len(blob)
         blobs.append(blob)
-    text = json.dumps(header).encode("utf-8")
+    text = json.dumps(header, separators=separators).encode("utf-8")
     text += b" " * (-(8 + len(text)) % 8)
     data = b"".join(blobs)
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(text)) + text + data)
-    return zlib.crc32(data)
+    return zlib.crc32(data), struct.pack("<Q", len(text)) + text + data
+
+
+def write_v2(path, tensors, meta, separators):
+    """A format-version-2 file with its whole-file checksum, as syncbn writes them."""
+    meta = dict(meta, **{"syncbn.format_version": "2", "syncbn.crc32": "00000000"})
+    _, data = write(path, tensors, meta, separators)
+    if b'"syncbn.crc32":"' not in data:
+        return  # spaced out: a reader cannot find the digits to verify
+    crc = f"{file_crc(data):08x}".encode()
+    with open(path, "wb") as f:
+        f.write(data.replace(b'"syncbn.crc32":"00000000"', b'"syncbn.crc32":"' + crc + b'"'))
 
 
 def check_equal(got, want, what):
@@ -114,11 +133,11 @@ def main(tool):
         check_equal(tensors, expected_tensors(), "syncbn -> python")
         assert data_start % 8 == 0, "data section not 8-byte aligned"
         assert meta["note"] == 'hello "world"\n\u2713', meta
-        assert meta["syncbn.format_version"] == "1"
+        assert meta["syncbn.format_version"] == "2"
         assert meta["syncbn.crc32"] == f"{crc:08x}", (meta, crc)
 
         theirs = os.path.join(tmp, "theirs.safetensors")
-        crc = write(theirs, expected_tensors(), {"format": "pt"})
+        crc, _ = write(theirs, expected_tensors(), {"format": "pt"})
         got, err = dump(tool, theirs)
         assert got is not None, err
         check_equal(got, expected_tensors(), "python -> syncbn")
@@ -129,6 +148,18 @@ def main(tool):
         write(theirs, expected_tensors(), {"syncbn.crc32": f"{crc ^ 1:08x}"})
         got, err = dump(tool, theirs)
         assert got is None and "checksum mismatch" in err, err
+
+        write_v2(theirs, expected_tensors(), {"epoch": "2"}, separators=(",", ":"))
+        got, err = dump(tool, theirs)
+        assert got is not None, f"a whole-file checksum written by Python was refused: {err}"
+        data = open(theirs, "rb").read()
+        with open(theirs, "wb") as f:
+            f.write(data.replace(b'"epoch":"2"', b'"epoch":"1"'))
+        got, err = dump(tool, theirs)
+        assert got is None and "checksum mismatch" in err, f"an edited header was accepted: {err}"
+        write_v2(theirs, expected_tensors(), {}, separators=(", ", ": "))
+        got, err = dump(tool, theirs)
+        assert got is None and "cannot verify the checksum" in err, err
     print("safetensors interop: ok")
 
 

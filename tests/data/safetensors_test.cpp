@@ -64,7 +64,7 @@ TEST(Safetensors, RoundTripsEveryDtypeScalarsAndEmptyTensors) {
   expect_identical(back.tensors, sample_tensors());
   EXPECT_EQ(back.metadata.at("epoch"), "3");
   EXPECT_EQ(back.metadata.at("note"), meta.at("note"));
-  EXPECT_EQ(back.metadata.at(io::kFormatVersionKey), "1");
+  EXPECT_EQ(back.metadata.at(io::kFormatVersionKey), "2");
   EXPECT_EQ(back.metadata.at(io::kChecksumKey).size(), 8u);
   EXPECT_EQ(back.metadata.size(), 4u);
   EXPECT_EQ(dir.list(), std::vector<std::string>{"ckpt.safetensors"}) << "temporary file left";

@@ -2,7 +2,16 @@
 // the threaded group, checkpoint/resume exactness, and the errors a user meets first.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
 
 #include "support/test_util.hpp"
 #include "syncbn/dist/local.hpp"
@@ -30,6 +39,41 @@ std::string fresh_dir(const std::string& name) {
 
 config::Config tiny(const config::Overrides& overrides) {
   return config::parse_config(kTiny, "tiny", overrides);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+// Trains `steps` optimizer steps into a fresh checkpoint dir `name` and returns the dir.
+std::string trained(const std::string& name, std::int64_t steps) {
+  const std::string dir = fresh_dir(name);
+  run_training(tiny({"train.checkpoint_dir=" + dir, "train.max_steps=" + std::to_string(steps)}),
+               dist::make_local_group(), {});
+  return dir;
+}
+
+// Resumes from `dir` with config overrides on a local group; returns the CheckpointError text
+// ("" when the resume was accepted).
+std::string resume_error(const std::string& dir, config::Overrides overrides) {
+  overrides.push_back("train.checkpoint_dir=" + dir);
+  RunOptions resume;
+  resume.resume_from = latest_checkpoint(dir);
+  try {
+    run_training(tiny(overrides), dist::make_local_group(), resume);
+  } catch (const CheckpointError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
 }
 
 TEST(ModelBuilder, TorchvisionStyleNames) {
@@ -155,6 +199,122 @@ TEST(Trainer, DivergenceStopsWithoutOverwritingTheCheckpoint) {
   }
   const auto after = io::load_safetensors(dir + "/last.safetensors").tensors;
   for (const auto& [k, v] : before) EXPECT_EQ(max_abs_diff(v, after.at(k)), 0.0) << k;
+}
+
+// The position lives in the header; an edit there must not resume from the wrong place.
+TEST(Checkpoint, EditedPositionIsRefused) {
+  const std::string dir = trained("edited", 11);  // epoch index 1, step 3
+  const std::string path = dir + "/last.safetensors";
+  std::string bytes = read_file(path);
+  const auto at = bytes.find(R"("epoch":"1")");
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + 9] = '0';
+  write_file(path, bytes);
+  const std::string error = resume_error(dir, {});
+  EXPECT_TRUE(contains(error, path) && contains(error, "checksum mismatch")) << error;
+}
+
+// Mid-epoch, the step counts batches of one size over one shuffle on one number of ranks.
+TEST(Checkpoint, MidEpochResumeRefusesAnotherBatchSizeOrSeed) {
+  const std::string dir = trained("units", 3);
+  const std::string error = resume_error(dir, {"train.batch_size=8", "train.seed=6"});
+  EXPECT_TRUE(contains(error, "train.batch_size: checkpoint 16, this run 8")) << error;
+  EXPECT_TRUE(contains(error, "train.seed: checkpoint 5, this run 6")) << error;
+  EXPECT_TRUE(contains(error, dir + "/last.safetensors")) << error;
+  // What does not change the meaning of the position may change: people extend runs.
+  EXPECT_EQ(resume_error(dir, {"train.epochs=3", "optimizer.lr=0.05"}), "");
+}
+
+TEST(Checkpoint, MidEpochResumeRefusesAnotherWorldSize) {
+  const std::string dir = trained("world", 3);
+  RunOptions resume;
+  resume.resume_from = latest_checkpoint(dir);
+  try {
+    dist::spawn_ranks(2, [&](dist::ProcessGroup& g) {
+      std::shared_ptr<dist::ProcessGroup> group(&g, [](dist::ProcessGroup*) {});
+      run_training(tiny({"train.checkpoint_dir=" + dir}), group, resume);
+    });
+    FAIL() << "resumed a 1-rank mid-epoch checkpoint on 2 ranks";
+  } catch (const CheckpointError& e) {
+    EXPECT_TRUE(contains(e.what(), "world size: checkpoint 1, this run 2")) << e.what();
+  }
+}
+
+// At an epoch boundary nothing is counted in the old units, so the next epoch may use new ones.
+TEST(Checkpoint, EpochBoundaryResumeMayChangeTheBatchSize) {
+  const std::string dir = trained("boundary", 8);  // 128 samples / 16 = one whole epoch
+  RunOptions resume;
+  resume.resume_from = latest_checkpoint(dir);
+  const Summary s = run_training(tiny({"train.checkpoint_dir=" + dir, "train.batch_size=32"}),
+                                 dist::make_local_group(), resume);
+  EXPECT_EQ(s.steps, 8 + 128 / 32);
+}
+
+// A SIGKILL during a write leaves <name>.tmp.<pid>.<n>; the next start removes those whose
+// writer is gone and leaves everything else alone.
+TEST(Checkpoint, StartRemovesTemporariesOfDeadWriters) {
+  const std::string dir = fresh_dir("stale");
+  std::filesystem::create_directories(dir);
+  const pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  ASSERT_EQ(::waitpid(dead, nullptr, 0), dead);
+  const std::string prefix = dir + "/last.safetensors.tmp.";
+  const std::string stale = prefix + std::to_string(dead) + ".0",
+                    own = prefix + std::to_string(::getpid()) + ".7",
+                    live = prefix + std::to_string(::getppid()) + ".0", other = prefix + "notes",
+                    foreign = dir + "/model.safetensors.tmp." + std::to_string(dead) + ".0";
+  for (const auto& f : {stale, own, live, other, foreign}) write_file(f, "partial");
+  run_training(tiny({"train.checkpoint_dir=" + dir, "train.max_steps=1"}), dist::make_local_group(),
+               {});
+  EXPECT_FALSE(std::filesystem::exists(stale));
+  EXPECT_FALSE(std::filesystem::exists(own)) << "this process is not writing it yet";
+  EXPECT_TRUE(std::filesystem::exists(live)) << "a live process may be writing it";
+  EXPECT_TRUE(std::filesystem::exists(other));
+  EXPECT_TRUE(std::filesystem::exists(foreign));
+}
+
+TEST(Checkpoint, MetricsWriteErrorsNameTheFile) {
+  std::ostringstream log;
+  RunOptions options;
+  options.log = &log;
+  try {
+    run_training(tiny({"train.checkpoint_dir=" + fresh_dir("full"), "train.metrics=/dev/full",
+                       "train.max_steps=8"}),
+                 dist::make_local_group(), options);
+    FAIL() << "metrics written to /dev/full without an error";
+  } catch (const IoError& e) {
+    EXPECT_TRUE(contains(e.what(), "/dev/full") && contains(e.what(), std::strerror(ENOSPC)))
+        << e.what();
+  }
+}
+
+// The number after "epoch" in `log`'s first line containing `marker`.
+std::string epoch_in(const std::string& log, const std::string& marker) {
+  std::istringstream lines(log);
+  std::smatch m;
+  for (std::string line; std::getline(lines, line);)
+    if (contains(line, marker) && std::regex_search(line, m, std::regex("epoch (\\d+)")))
+      return m[1];
+  return "no line with '" + marker + "' in:\n" + log;
+}
+
+// Stop, resume, and the per-epoch line of the epoch it resumed in all count epochs alike.
+TEST(Checkpoint, StopAndResumeMessagesNumberEpochsAlike) {
+  const std::string dir = fresh_dir("messages");
+  std::atomic<bool> stop{true};
+  std::ostringstream stopped, resumed;
+  RunOptions first;
+  first.log = &stopped;
+  first.stop_requested = &stop;
+  run_training(tiny({"train.checkpoint_dir=" + dir}), dist::make_local_group(), first);
+  RunOptions second;
+  second.log = &resumed;
+  second.resume_from = latest_checkpoint(dir);
+  run_training(tiny({"train.checkpoint_dir=" + dir}), dist::make_local_group(), second);
+  const std::string per_epoch = epoch_in(resumed.str(), "train_loss");
+  EXPECT_EQ(per_epoch, "1");
+  EXPECT_EQ(epoch_in(stopped.str(), "checkpoint written"), per_epoch);
+  EXPECT_EQ(epoch_in(resumed.str(), "resumed from"), per_epoch);
 }
 
 }  // namespace

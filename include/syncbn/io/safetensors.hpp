@@ -8,8 +8,14 @@
 //
 // On top of the format, syncbn keeps two entries in __metadata__:
 //   "syncbn.format_version"  decimal; a reader refuses files newer than it understands.
-//   "syncbn.crc32"           8 lowercase hex digits, zlib CRC-32 of the whole data section.
-// Files from other writers (no such entries) are accepted without the checksum check.
+//   "syncbn.crc32"           8 lowercase hex digits, zlib CRC-32 of the WHOLE FILE (length
+//                            prefix, header, data) as it would read with these 8 digits set to
+//                            "00000000". The header must spell the entry exactly
+//                            "syncbn.crc32":"xxxxxxxx" (no spaces, no escapes) so a reader can
+//                            find the digits; save_safetensors always does.
+// Version 1 files (earlier syncbn) recorded the CRC-32 of the data section only; they are still
+// read and checked that way, so their header is not protected. A version >= 2 file without a
+// checksum is refused. Files from other writers (no syncbn.* entries) load unchecked.
 #include <cstdint>
 #include <map>
 #include <string>
@@ -23,7 +29,7 @@ namespace syncbn::io {
 using TensorMap = std::map<std::string, Tensor>;
 using Metadata = std::map<std::string, std::string>;
 
-inline constexpr std::int64_t kSafetensorsFormatVersion = 1;
+inline constexpr std::int64_t kSafetensorsFormatVersion = 2;
 inline constexpr const char* kFormatVersionKey = "syncbn.format_version";
 inline constexpr const char* kChecksumKey = "syncbn.crc32";
 // Same limit as the reference implementation: larger headers are refused unparsed.
@@ -46,6 +52,12 @@ std::string serialize_safetensors(const TensorMap& tensors, const Metadata& meta
 // CheckpointError names it; argument errors are ValueError as for serialize_safetensors.
 void save_safetensors(const std::string& path, const TensorMap& tensors,
                       const Metadata& metadata = {});
+
+// A process killed during save_safetensors leaves its temporary "<path>.tmp.<pid>.<n>" behind.
+// Removes those whose pid is this process or no live process on this host (a live one may be
+// writing); nothing else is touched. Call before this process writes `path`. Returns what it
+// removed.
+std::vector<std::string> remove_stale_temporaries(const std::string& path);
 
 // Reads and validates everything before returning; throws CheckpointError naming `path` and the
 // defect: truncated file, header length past the end of the file or over 100 MB, malformed or

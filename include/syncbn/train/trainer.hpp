@@ -51,6 +51,13 @@ Summary run_training(const config::Config& config, std::shared_ptr<dist::Process
 // The checkpoint to resume from in `checkpoint_dir` ("" when there is none).
 std::string latest_checkpoint(const std::string& checkpoint_dir);
 
+// What syncbn-train's --resume asks for, as a path for RunOptions::resume_from: "" (no --resume)
+// gives ""; "latest" the newest checkpoint in `checkpoint_dir`, or "" after a warning on `warn`
+// (nullptr: none) when there is none; "required" the same, but none is a CheckpointError naming
+// the dir; anything else is a checkpoint path, returned as is.
+std::string resume_checkpoint(const std::string& request, const std::string& checkpoint_dir,
+                              std::ostream* warn);
+
 // Loads only the model weights of a training checkpoint into `model` (e.g. for evaluation or
 // quantization). Throws CheckpointError naming the file and listing every mismatch.
 void load_model_state(const std::string& checkpoint, nn::Module& model);
