@@ -51,9 +51,12 @@ struct Cli {
 
 po::options_description describe_options(Cli& cli) {
   po::options_description o("syncbn-train --config FILE [options]\n\nOptions");
-  auto set = [&cli](const char* key) {
-    return
-        [&cli, key](const std::string& v) { cli.overrides.push_back(std::string(key) + "=" + v); };
+  // Each option becomes an override of its config key; errors in its value cite the option as
+  // the user wrote it ("--epochs 0"), not the config file.
+  auto set = [&cli](const char* option, const char* key) {
+    return [&cli, option, key](const std::string& v) {
+      cli.overrides.emplace_back(std::string(key) + "=" + v, std::string("--") + option + " " + v);
+    };
   };
   o.add_options()("help,h", "show this help and exit")(
       "config,c", po::value(&cli.config_path)->required()->value_name("FILE"),
@@ -63,27 +66,33 @@ po::options_description describe_options(Cli& cli) {
           ->composing()
           ->value_name("KEY=VALUE")
           ->notifier([&cli](const std::vector<std::string>& v) {
-            cli.overrides.insert(cli.overrides.end(), v.begin(), v.end());
+            for (const auto& assignment : v) cli.overrides.emplace_back(assignment);
           }),
-      "override any config key (repeatable), e.g. --set model.norm=batch")(
-      "epochs", po::value<std::string>()->value_name("N")->notifier(set("train.epochs")),
+      "override any config key (repeatable), e.g. --set model.norm=batch; errors in a value "
+      "given on the command line name the option instead of the config file")(
+      "epochs", po::value<std::string>()->value_name("N")->notifier(set("epochs", "train.epochs")),
       "number of epochs (train.epochs)")(
-      "batch-size", po::value<std::string>()->value_name("N")->notifier(set("train.batch_size")),
+      "batch-size",
+      po::value<std::string>()->value_name("N")->notifier(set("batch-size", "train.batch_size")),
       "batch size PER RANK (train.batch_size)")(
-      "max-steps", po::value<std::string>()->value_name("N")->notifier(set("train.max_steps")),
+      "max-steps",
+      po::value<std::string>()->value_name("N")->notifier(set("max-steps", "train.max_steps")),
       "stop after N optimizer steps in total (train.max_steps)")(
-      "lr", po::value<std::string>()->value_name("X")->notifier(set("optimizer.lr")),
+      "lr", po::value<std::string>()->value_name("X")->notifier(set("lr", "optimizer.lr")),
       "learning rate (optimizer.lr)")(
-      "norm", po::value<std::string>()->value_name("KIND")->notifier(set("model.norm")),
+      "norm", po::value<std::string>()->value_name("KIND")->notifier(set("norm", "model.norm")),
       "normalisation: batch | sync_batch | group:G | batch_no_running_stats | none")(
-      "seed", po::value<std::string>()->value_name("N")->notifier(set("train.seed")),
+      "seed", po::value<std::string>()->value_name("N")->notifier(set("seed", "train.seed")),
       "seed for init, shuffling and augmentation (train.seed)")(
-      "threads", po::value<std::string>()->value_name("N")->notifier(set("train.threads")),
-      "threads per rank (train.threads)")(
-      "data-dir", po::value<std::string>()->value_name("DIR")->notifier(set("data.dir")),
+      "threads",
+      po::value<std::string>()->value_name("N")->notifier(set("threads", "train.threads")),
+      "threads per rank, 1 to 1024 (train.threads)")(
+      "data-dir",
+      po::value<std::string>()->value_name("DIR")->notifier(set("data-dir", "data.dir")),
       "directory with the Fashion-MNIST *.gz files (data.dir)")(
       "checkpoint-dir",
-      po::value<std::string>()->value_name("DIR")->notifier(set("train.checkpoint_dir")),
+      po::value<std::string>()->value_name("DIR")->notifier(
+          set("checkpoint-dir", "train.checkpoint_dir")),
       "where checkpoints and metrics.jsonl go (train.checkpoint_dir)")(
       "resume", po::value(&cli.resume)->implicit_value("latest")->value_name("PATH"),
       "continue from PATH, or from the newest checkpoint in the checkpoint dir; if there is none, "

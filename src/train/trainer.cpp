@@ -170,6 +170,12 @@ TrainingRun::TrainingRun(const config::Config& c, std::shared_ptr<dist::ProcessG
       train_size, data::DistributedSamplerOptions(world_->size(), world_->rank())
                       .seed(c.train.seed)
                       .batch_size(c.train.batch_size));
+  // An empty training set would "train" 0 steps per epoch, report done and exit 0.
+  SYNCBN_CHECK_AS(ConfigError, sampler_->steps_per_epoch() > 0, c.source,
+                  ": the training split of data.dataset '", c.data.dataset, "'",
+                  c.data.dataset == "synthetic" ? "" : " in data.dir '" + c.data.dir + "'", " has ",
+                  train_size, " samples (data.limit_train ", c.data.limit_train,
+                  "): nothing to train on");
   grad_sync_ = std::make_unique<GradientSync>(
       model_->named_parameters(), static_cast<std::size_t>(c.train.bucket_mb * (1 << 20)));
   if (world_->rank() == 0)  // only rank 0 writes checkpoints, and it has not started yet
