@@ -61,6 +61,10 @@ Examples:
   salloc -n 2 $prog -n 2 configs/tiny.yaml
   $prog --dry-run -n 4 configs/tiny.yaml           # show the mpirun command, run nothing
 
+Signals: SIGTERM, SIGINT (Ctrl-C) or SIGHUP to this script is one stop request for the whole job:
+every rank finishes its step, the job writes its checkpoint and exits 0 (resume with --resume).
+A second signal more than 3 s later ends the ranks at once, without a checkpoint.
+
 Exit status: that of the training run; 2 for usage errors (bad -n, unknown option, missing
 config or binary).
 EOF
@@ -198,7 +202,25 @@ main() {
   if [[ $mode != direct ]] && ! command -v "${cmd[0]}" >/dev/null 2>&1; then
     die_usage "${cmd[0]} not found (wanted for the $mode launch)"
   fi
-  exec "${cmd[@]}"
+  run_forwarding_stops
+}
+
+# Runs cmd and turns SIGTERM/SIGINT/SIGHUP to this script into one stop request for every rank:
+# each rank finishes its step, the job checkpoints and exits 0. mpirun would instead kill the
+# ranks about a second after a SIGTERM or SIGINT and exit 1 whatever they did; it forwards
+# SIGUSR1 untouched, and syncbn-train takes SIGUSR1 as a stop request (so does srun). The job runs
+# in its own session, so a Ctrl-C on the terminal reaches only this script.
+run_forwarding_stops() {
+  local child status=0 stop_signal=USR1
+  [[ $mode == direct ]] && stop_signal=TERM
+  setsid "${cmd[@]}" &
+  child=$!
+  # shellcheck disable=SC2064  # expand child and stop_signal now
+  trap "kill -$stop_signal $child 2>/dev/null || true" TERM INT HUP
+  wait "$child" || status=$?
+  # A trapped signal interrupts wait; keep waiting until the job itself has ended.
+  while kill -0 "$child" 2>/dev/null; do status=0; wait "$child" || status=$?; done
+  exit "$status"
 }
 
 main "$@"

@@ -7,7 +7,9 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <iostream>
+#include <memory>
 
 #include "syncbn/config/config.hpp"
 #include "syncbn/dist/default_group.hpp"
@@ -19,29 +21,60 @@ namespace po = boost::program_options;
 
 namespace {
 
-// Preemption (SLURM sends SIGTERM before killing a job; users press Ctrl-C): the first signal
-// asks every rank to stop at the next step boundary and checkpoint; a second one exits at once.
+// Preemption (SLURM sends SIGTERM before killing a job; users press Ctrl-C; launch.sh turns a
+// signal to itself into SIGUSR1, which mpirun forwards): the first signal asks every rank to stop
+// at the next step boundary and checkpoint. The same request often arrives more than once (from
+// slurmd and again through srun, or to every process of a terminal's process group), so further
+// signals within kSameRequestSeconds count as the same request; a later one exits at once.
+constexpr long kSameRequestSeconds = 3;
 std::atomic<bool> g_stop_requested{false};
+std::atomic<long> g_first_signal_s{0};
+char g_rank_prefix[64] = "syncbn-train: ";
 
-extern "C" void on_stop_signal(int sig) {
-  if (g_stop_requested.exchange(true)) {
-    const char msg[] = "syncbn-train: second signal, exiting without a checkpoint\n";
-    (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
-    _exit(128 + sig);
-  }
-  const char msg[] =
-      "syncbn-train: stop requested; finishing this step and writing a checkpoint "
-      "(signal again to exit at once)\n";
-  (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+long monotonic_seconds() {  // clock_gettime is async-signal-safe
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<long>(now.tv_sec);
 }
 
-void install_stop_handlers() {
+void say(const char* text) {
+  (void)!write(STDERR_FILENO, g_rank_prefix, std::strlen(g_rank_prefix));
+  (void)!write(STDERR_FILENO, text, std::strlen(text));
+}
+
+extern "C" void on_stop_signal(int sig) {
+  const long now = monotonic_seconds();  // > 0: seconds since boot
+  long first = 0;
+  if (g_first_signal_s.compare_exchange_strong(first, now)) {
+    // Nothing printed yet: if another rank died, mpirun is signalling us on its way to killing
+    // the job, and no checkpoint will come. The trainer reports the stop once all ranks agreed.
+    g_stop_requested = true;
+    return;
+  }
+  if (now - first < kSameRequestSeconds) return;
+  say("second stop signal, exiting at once without a checkpoint\n");
+  _exit(128 + sig);
+}
+
+void install_stop_handlers(int rank) {
+  std::snprintf(g_rank_prefix, sizeof g_rank_prefix, "syncbn-train: rank %d: ", rank);
   struct sigaction action;
   std::memset(&action, 0, sizeof action);
   action.sa_handler = on_stop_signal;
   sigemptyset(&action.sa_mask);
-  for (int sig : {SIGTERM, SIGINT}) sigaction(sig, &action, nullptr);
+  for (int sig : {SIGTERM, SIGINT, SIGUSR1}) sigaction(sig, &action, nullptr);
 }
+
+const char* const kSignalsAndErrorsHelp = R"(
+Stopping: SIGTERM, SIGINT or SIGUSR1 to any rank (or SIGTERM/SIGINT to launcher/launch.sh) stops
+every rank at the next step boundary; the job writes a checkpoint and exits 0. Signals within 3 s
+of the first are the same request; a later one exits at once, without a checkpoint. mpirun itself
+kills the ranks shortly after a SIGTERM/SIGINT and exits 1: signal launch.sh, or send mpirun
+SIGUSR1, which it forwards.
+Errors: an error on any rank prints "syncbn-train: rank R: error: ..." and ends every rank within
+seconds. Exit status: 0 done or stopped on request, 1 error, 2 bad config or command line (found
+before MPI starts, printed once).
+)";
 
 struct Cli {
   std::string config_path, backend = "auto", resume, progress = "auto";
@@ -117,7 +150,8 @@ int parse_cli(int argc, char** argv, Cli& cli) {
       std::cout << options << "\nExamples:\n"
                 << "  syncbn-train --config configs/fashion_resnet.yaml\n"
                 << "  mpirun -np 2 syncbn-train -c configs/tiny.yaml --epochs 1\n"
-                << "  launcher/launch.sh -n 4 configs/fashion_resnet.yaml --norm batch\n";
+                << "  launcher/launch.sh -n 4 configs/fashion_resnet.yaml --norm batch\n"
+                << kSignalsAndErrorsHelp;
       return 0;
     }
     po::notify(vm);
@@ -136,13 +170,8 @@ bool show_progress_bar(const std::string& mode) {
   return isatty(STDOUT_FILENO) != 0 && !launched;
 }
 
-int run(const Cli& cli, syncbn::dist::Environment& env) {
-  const syncbn::config::Config config = syncbn::config::load_config(cli.config_path, cli.overrides);
+int run(const Cli& cli, const syncbn::config::Config& config, syncbn::dist::Environment& env) {
   auto world = env.world();
-  if (cli.print_config) {
-    if (world->rank() == 0) std::cout << syncbn::config::to_yaml(config) << "\n";
-    return 0;
-  }
   syncbn::dist::set_default_group(world);
   syncbn::train::RunOptions options;
   options.resume_from = syncbn::train::resume_checkpoint(cli.resume, config.train.checkpoint_dir,
@@ -158,22 +187,42 @@ int run(const Cli& cli, syncbn::dist::Environment& env) {
   return 0;
 }
 
+// Everything that can be refused before MPI starts is checked here, where every rank of a
+// launched job fails alike: so one copy of the message (the launcher's rank 0), exit 2.
+int check_before_launch(const Cli& cli, syncbn::config::Config& config) {
+  const bool first = syncbn::dist::launcher_rank(syncbn::dist::launch_environment()) == 0;
+  try {
+    config = syncbn::config::load_config(cli.config_path, cli.overrides);
+    show_progress_bar(cli.progress);
+    syncbn::dist::resolve_backend(cli.backend, syncbn::dist::launch_environment());
+  } catch (const syncbn::ConfigError& e) {
+    if (first) std::cerr << "syncbn-train: config error: " << e.what() << "\n";
+    return 2;
+  }
+  if (!cli.print_config) return -1;
+  if (first) std::cout << syncbn::config::to_yaml(config) << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A closed stdout (`| head -1`) must not stop training: writes to it fail quietly instead.
+  std::signal(SIGPIPE, SIG_IGN);
   Cli cli;
   if (const int code = parse_cli(argc, argv, cli); code >= 0) return code;
+  syncbn::config::Config config;
+  if (const int code = check_before_launch(cli, config); code >= 0) return code;
+  std::unique_ptr<syncbn::dist::Environment> env;
   try {
     syncbn::dist::EnvironmentOptions env_options;
     env_options.backend = cli.backend;
-    syncbn::dist::Environment env(argc, argv, env_options);
-    install_stop_handlers();
-    return run(cli, env);
-  } catch (const syncbn::ConfigError& e) {
-    std::cerr << "syncbn-train: config error: " << e.what() << "\n";
-    return 2;
+    env = std::make_unique<syncbn::dist::Environment>(argc, argv, env_options);
   } catch (const std::exception& e) {
-    std::cerr << "syncbn-train: error: " << e.what() << "\n";
-    return 1;
+    std::cerr << "syncbn-train: cannot start the process group: " << e.what() << "\n";
+    return dynamic_cast<const syncbn::ConfigError*>(&e) ? 2 : 1;
   }
+  install_stop_handlers(env->world()->rank());
+  // From here an error on any rank ends every rank at once, with that rank's message.
+  return env->run("syncbn-train", [&] { return run(cli, config, *env); });
 }

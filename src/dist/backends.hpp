@@ -19,6 +19,9 @@ class Backend {
   // What follows "backend <name>: " in Environment::describe(), e.g.
   // "rank 0 of 4 (Open MPI v4.1.4; collective checks on, timeout 300 s)".
   virtual std::string describe() const = 0;
+  // Cancels in-flight device work before the process is torn down (NCCL: ncclCommAbort), so an
+  // abort does not wait on a collective that will never complete. Default: nothing to cancel.
+  virtual void abort_communicators() {}
 };
 
 // Initialises MPI (unless the process already did) and returns the MPI_COMM_WORLD group.

@@ -4,7 +4,10 @@
 #include "syncbn/dist/environment.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <exception>
+#include <iostream>
 
 #include "backends.hpp"
 #include "syncbn/dist/local.hpp"
@@ -64,8 +67,8 @@ EnvMap launch_environment() {
   EnvMap env;
   for (const char* key : kLauncherRankVars)
     if (const char* v = std::getenv(key)) env[key] = v;
-  for (const char* key :
-       {"SLURM_NTASKS", "SLURM_PROCID", "SYNCBN_COLLECTIVE_TIMEOUT", "SYNCBN_CHECK_COLLECTIVES"})
+  for (const char* key : {"SLURM_NTASKS", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK",
+                          "SYNCBN_COLLECTIVE_TIMEOUT", "SYNCBN_CHECK_COLLECTIVES"})
     if (const char* v = std::getenv(key)) env[key] = v;
   return env;
 }
@@ -91,6 +94,14 @@ std::string detect_launcher(const EnvMap& env) {
   return "";
 }
 
+int launcher_rank(const EnvMap& env) {
+  for (const char* key : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"}) {
+    const std::string value = lookup(env, key);
+    if (!value.empty()) return std::atoi(value.c_str());
+  }
+  return 0;
+}
+
 std::string resolve_backend(const std::string& requested, const EnvMap& env) {
   if (requested == "auto") return detect_launcher(env).empty() ? "local" : "mpi";
   if (requested == "mpi" || requested == "nccl" || requested == "local") return requested;
@@ -107,7 +118,41 @@ Environment::Environment(int& argc, char**& argv, EnvironmentOptions options) {
   if (backend_ == "local") impl_ = std::make_unique<LocalBackend>();
 }
 
-Environment::~Environment() = default;
+// Destroyed during unwinding with other ranks alive: finalizing would wait for ranks that are
+// waiting for this one, so end the job instead (run() normally got there first, with the message).
+Environment::~Environment() {
+  if (std::uncaught_exceptions() > 0 && impl_ && impl_->world()->size() > 1)
+    abort("syncbn: rank " + std::to_string(impl_->world()->rank()) +
+              ": an exception is unwinding past the Environment; ending the job",
+          1);
+}
+
+int Environment::run(const std::string& program, const std::function<int()>& body) {
+  std::string message;
+  int code = 1;
+  try {
+    return body();
+  } catch (const ConfigError& e) {
+    message = "config error: " + std::string(e.what()), code = 2;
+  } catch (const std::exception& e) {
+    message = "error: " + std::string(e.what());
+  } catch (...) {
+    message = "error: unknown exception";
+  }
+  const auto world = impl_->world();
+  const std::string text = program + ": rank " + std::to_string(world->rank()) + ": " + message;
+  if (world->size() > 1) abort(text, code);
+  std::cerr << text << "\n";
+  return code;
+}
+
+void Environment::abort(const std::string& message, int exit_code) const {
+  std::cout.flush();
+  if (!message.empty()) std::fprintf(stderr, "%s\n", message.c_str());
+  std::fflush(nullptr);
+  impl_->abort_communicators();
+  detail::abort_job(exit_code);
+}
 
 std::shared_ptr<ProcessGroup> Environment::world() const {
   return impl_->world();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 namespace syncbn::train {
 
@@ -59,6 +60,22 @@ void broadcast_state(nn::Module& module, dist::ProcessGroup& group) {
   if (group.size() == 1) return;
   for (auto& [name, p] : module.named_parameters()) group.broadcast(p->value, 0);
   for (auto& [name, b] : module.named_buffers()) group.broadcast(*b, 0);
+}
+
+void broadcast_buffers(nn::Module& module, dist::ProcessGroup& group) {
+  const auto buffers = module.named_buffers();
+  std::size_t bytes = 0;
+  for (const auto& [name, b] : buffers) bytes += b->nbytes();
+  if (group.size() == 1 || bytes == 0) return;
+  // Byte-wise, so float statistics and int64 counters travel together.
+  std::vector<unsigned char> packed(bytes);
+  std::size_t at = 0;
+  for (const auto& [name, b] : buffers)
+    std::memcpy(packed.data() + at, std::as_const(*b).raw(), b->nbytes()), at += b->nbytes();
+  group.broadcast(packed.data(), bytes, DType::UInt8, 0);
+  at = 0;
+  for (const auto& [name, b] : buffers)
+    std::memcpy(b->raw(), packed.data() + at, b->nbytes()), at += b->nbytes();
 }
 
 }  // namespace syncbn::train

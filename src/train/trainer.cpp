@@ -109,6 +109,13 @@ class TrainingRun {
   detail::PositionBasis basis() const {
     return {world_->size(), c_.train.batch_size, c_.train.seed, sampler_->dataset_size()};
   }
+  // Unsynchronised BatchNorm keeps per-rank running statistics. PyTorch DDP broadcasts rank 0's
+  // buffers before every forward; in training mode they do not affect the output and rank 0's
+  // never change by it, so broadcasting before each evaluation and checkpoint gives the same
+  // evaluated and saved model (rank 0's) with fewer collectives.
+  void share_buffers() {
+    if (world_->size() > 1 && summary_.sync_layers == 0) broadcast_buffers(*model_, *world_);
+  }
   bool out_of_steps() const {
     return summary_.preempted ||
            (c_.train.max_steps > 0 && position_.global_step >= c_.train.max_steps);
@@ -302,12 +309,14 @@ bool TrainingRun::train_step(std::int64_t epoch, std::int64_t step) {
 }
 
 void TrainingRun::evaluate(double& loss, double& accuracy) {
+  share_buffers();
   const Evaluation e = train::evaluate(*model_, *test_data_, *world_, c_.data.limit_test);
   loss = e.loss;
   accuracy = e.accuracy;
 }
 
 void TrainingRun::checkpoint() {
+  share_buffers();
   if (world_->rank() != 0) return;
   detail::save_checkpoint(checkpoint_path(), *model_, *optimizer_, position_, basis(),
                           config::to_yaml(c_));

@@ -7,12 +7,19 @@
 //     syncbn::dist::Environment env(argc, argv);   // every rank, collective for mpi/nccl
 //     auto world = env.world();
 //     if (world->rank() == 0) std::cout << env.describe() << "\n";
-//     ...
+//     return env.run("my-program", [&] { ...; return 0; });
 //   }
+//
+// An error on one rank must end the whole job: the other ranks are typically waiting in a
+// collective for it. Catching the exception and returning from main() is not enough, because
+// destroying the Environment runs MPI_Finalize, which waits for those ranks. So run the program's
+// body through run() (or call abort() yourself); as a last line of defence, an Environment
+// destroyed while an exception unwinds the stack ends the job with abort() too.
 //
 // Backends: "local" (a world of one), "mpi" (OpenMPI/any MPI, CPU buffers), "nccl" (GPU, under
 // mpirun; host buffers are staged through the device) and "auto": mpi when the process was
 // started by a launcher (mpirun, mpiexec, srun with several tasks), else local.
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -49,6 +56,11 @@ EnvironmentOptions apply_env_overrides(EnvironmentOptions options, const EnvMap&
 // "OMPI_COMM_WORLD_SIZE=4"), else "". Pure; exposed for tests and launch scripts.
 std::string detect_launcher(const EnvMap& env);
 
+// This process's rank as its launcher announced it (OMPI_COMM_WORLD_RANK, PMIX_RANK, PMI_RANK,
+// SLURM_PROCID), readable before MPI starts; 0 when not launched. For printing a message that
+// every rank would print alike only once.
+int launcher_rank(const EnvMap& env);
+
 // Maps a requested backend name to a concrete one ("auto" -> "mpi" or "local" by
 // detect_launcher). Throws ConfigError for an unknown name, listing the valid names.
 std::string resolve_backend(const std::string& requested, const EnvMap& env);
@@ -74,6 +86,17 @@ class Environment {
   // One line for logs, e.g. "backend mpi: rank 0 of 4 (Open MPI v4.1.4; collective checks on,
   // timeout 300 s)".
   std::string describe() const;
+
+  // Runs `body` and returns its exit code. If it throws, prints once, on this rank,
+  // "<program>: rank R: error: <what>" ("config error" for a ConfigError) and ends the job with
+  // exit code 2 for a ConfigError, else 1: with more than one rank through abort(), so every rank
+  // ends within seconds; alone, by returning the code (normal clean-up).
+  int run(const std::string& program, const std::function<int()>& body);
+
+  // Ends every rank of the job now, from any thread: prints `message` (if not empty) to stderr,
+  // aborts NCCL communicators, then MPI_Abort (the launcher kills the other ranks and exits with
+  // `exit_code`); the local backend just exits. Never returns.
+  [[noreturn]] void abort(const std::string& message, int exit_code) const;
 
  private:
   EnvironmentOptions options_;

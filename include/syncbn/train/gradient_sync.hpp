@@ -37,4 +37,10 @@ class GradientSync {
 // start-up only), so every rank begins from identical weights.
 void broadcast_state(nn::Module& module, dist::ProcessGroup& group);
 
+// Rank 0's buffers (BatchNorm running statistics) overwrite everyone else's in ONE broadcast:
+// PyTorch DDP's broadcast_buffers=True, done before each training forward so that with plain
+// (unsynchronised) BatchNorm every rank evaluates and saves the same model, rank 0's.
+// Collective over `group`; nothing is sent when the module has no buffers.
+void broadcast_buffers(nn::Module& module, dist::ProcessGroup& group);
+
 }  // namespace syncbn::train

@@ -71,6 +71,7 @@ class NcclBackend : public Backend {
   ~NcclBackend() override = default;
 
   std::shared_ptr<ProcessGroup> world() const override { return world_; }
+  void abort_communicators() override { world_->abort(); }
 
   std::string describe() const override {
     return "rank " + std::to_string(world_->rank()) + " of " + std::to_string(world_->size()) +

@@ -43,6 +43,11 @@ NcclGroup::~NcclGroup() {
   if (stream_) cudaStreamDestroy(stream_);
 }
 
+void NcclGroup::abort() {
+  if (comm_) ncclCommAbort(comm_);
+  comm_ = nullptr;
+}
+
 template <typename Body>
 void NcclGroup::run(const Fingerprint& print, Body&& body) {
   WatchdogScope armed(config_->watchdog.get(), print, size_);

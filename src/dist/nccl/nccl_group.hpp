@@ -43,6 +43,9 @@ class NcclGroup : public ProcessGroup {
   void broadcast(void* data, std::size_t count, DType dtype, int root) override;
   void barrier() override;
   std::shared_ptr<ProcessGroup> split(int color, int key) override;
+  // ncclCommAbort: cancels whatever this rank has in flight, for ending the job after an error.
+  // The group is unusable afterwards.
+  void abort();
 
   using ProcessGroup::allreduce;
   using ProcessGroup::broadcast;
