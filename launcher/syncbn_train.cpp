@@ -156,7 +156,9 @@ int parse_cli(int argc, char** argv, Cli& cli) {
     }
     po::notify(vm);
   } catch (const po::error& e) {
-    std::cerr << "syncbn-train: " << e.what() << " (see --help)\n";
+    // Every rank of a launched job sees the same command line: print it once.
+    if (syncbn::dist::launcher_rank(syncbn::dist::launch_environment()) == 0)
+      std::cerr << "syncbn-train: " << e.what() << " (see --help)\n";
     return 2;
   }
   return -1;
