@@ -60,6 +60,8 @@ for split in train t10k; do
   printf '\0\0\10\1\0\0\0\0' | gzip > "$work/empty_data/$split-labels-idx1-ubyte.gz"
 done
 expect "empty training set" 2 "the training split of data.dataset 'fashion_mnist' in data.dir '.*empty_data' has 0 samples" -- -c configs/fashion_resnet.yaml --data-dir "$work/empty_data" --checkpoint-dir "$work/ckpt_empty"
+# A model too large for memory (3.6 PB of conv weights: beyond any address space) names the tensor.
+expect "oversized model" 1 "out of memory: cannot allocate [0-9.]+ GiB for a float32 tensor of shape \[100000000000000, 1, 3, 3\]" -- -c configs/tiny.yaml --norm batch --set model.stem_channels=100000000000000 --checkpoint-dir "$work/ckpt_big"
 # --print-config: the shortest form of each number (0.05, not 0.050000000000000003).
 expect "print-config numbers" 0 $'lr: 0\\.05\n' -- -c configs/tiny.yaml --print-config
 
