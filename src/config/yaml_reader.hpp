@@ -11,6 +11,7 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "syncbn/error.hpp"
@@ -46,8 +47,8 @@ class MapReader {
            "expected " + describe_type(static_cast<const T*>(nullptr)) + ", got '" +
                scalar_text(value) + "'");
     }
-    // yaml-cpp reads .inf and .nan; no key means either, and every range check below would
-    // let NaN through (all its comparisons are false).
+    // yaml-cpp reads .inf and .nan; no key means either, and a range check that tests for the
+    // bad case (`v > 1`) lets NaN through, since every comparison with NaN is false.
     if constexpr (std::is_floating_point_v<T>)
       if (!std::isfinite(parsed))
         fail(value, key, "expected a finite number, got '" + scalar_text(value) + "'");
