@@ -18,9 +18,11 @@
 //    per-run work dilutes the stream. Element-wise passes cover a run with 16-float vectors, the
 //    last one overlapping its predecessor (outputs never alias inputs).
 // Accuracy: statistics accumulate in double around a per-channel shift (one value of the
-// channel), so sum((x-shift)^2) - sum(x-shift)^2/n does not cancel when |mean| >> std. The float
-// element-wise passes subtract a hi/lo split of the mean, so x - hi is exact near the mean, which
-// a folded x*scale + shift would not be.
+// channel), so sum((x-shift)^2) - sum(x-shift)^2/n does not cancel when |mean| >> std. normalize,
+// in float, subtracts a hi/lo split of the mean, so x - hi is exact near the mean, which a
+// folded x*scale + shift would not be. The input gradient is computed per value in double
+// (InputGradTerms): its terms can cancel to a small fraction of each, where the rounding of
+// float terms cost more than PyTorch's float formula does (tests/unit/batchnorm_accuracy_test).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -90,6 +92,16 @@ inline D widen(const float* p) {
     return __builtin_convertvector(load<Floats8>(p), Doubles8);
 #endif
   }
+}
+
+// Eight doubles rounded to floats.
+inline Floats8 narrow(const Doubles8& v) {
+#if defined(__AVX512F__)
+  // One vcvtpd2ps, as in widen (and the maskz form for the same GCC 12 warning).
+  return _mm512_maskz_cvtpd_ps(static_cast<__mmask8>(0xFF), v);
+#else
+  return __builtin_convertvector(v, Floats8);
+#endif
 }
 
 // Calls step(i, As<V>{}) so that the steps cover [0, len): V is Floats16 for a vector at i, or
@@ -297,6 +309,35 @@ void elementwise_pass(const NCS& d, float* out, bool stream, Write&& write) {
     if (stream) stream_fence();
   });
 }
+
+// Per-channel constants of the train-mode input gradient,
+//   dx = w * invstd * (dy - mean(dy) - (x - mean) * invstd * mean(dy * xhat))
+//      = dy * scale + offset + (x - mean) * slope.
+// Evaluated in double: the terms can cancel to a small fraction of each (dy nearly affine in
+// x; mean(dy) set by a few large values while most dy are tiny), and float rounding of the
+// terms would then swamp the result. Widening adds no memory traffic to this bandwidth-bound
+// pass; folding to two FMAs per value keeps it off the compute bound on short (7x7) runs.
+struct InputGradTerms {
+  double scale, offset, mean, slope;
+  template <typename D>
+  D at(const D& dy, const D& x) const {
+    return (x - mean) * slope + (dy * scale + offset);
+  }
+};
+
+std::vector<InputGradTerms> input_grad_terms(const std::vector<double>& mean,
+                                             const std::vector<double>& invstd,
+                                             const Tensor& weight, const GradSums& sums,
+                                             std::int64_t count) {
+  std::vector<InputGradTerms> terms(mean.size());
+  const double n = static_cast<double>(count);
+  for (std::size_t c = 0; c < terms.size(); ++c) {
+    const double scale = weight_at(weight, static_cast<std::int64_t>(c)) * invstd[c];
+    terms[c] = {scale, -scale * sums.sum_dy[c] / n, mean[c],
+                -scale * invstd[c] * sums.sum_dy_xhat[c] / n};
+  }
+  return terms;
+}
 }  // namespace
 
 Tensor normalize(const Tensor& input, const std::vector<double>& mean,
@@ -396,27 +437,21 @@ Tensor grad_input_train(const Tensor& grad_output, const Tensor& input,
   const NCS d = detail::ncs_of(input);
   Tensor dx = Tensor::empty(input.shape());
   if (dx.numel() == 0) return dx;
-  // dx = a*dy + b*(x - mean) + k, with the (x - mean) split as in normalize.
-  std::vector<float> a(d.c), b(d.c), k(d.c), hi(d.c);
-  const double n = static_cast<double>(count);
-  for (std::int64_t c = 0; c < d.c; ++c) {
-    const double w = weight_at(weight, c);
-    const SplitMean m = split(mean[c]);
-    const double bc = -w * invstd[c] * invstd[c] * sums.sum_dy_xhat[c] / n;
-    a[c] = static_cast<float>(w * invstd[c]);
-    b[c] = static_cast<float>(bc);
-    k[c] = static_cast<float>(-w * invstd[c] * sums.sum_dy[c] / n - bc * m.lo);
-    hi[c] = m.hi;
-  }
+  const std::vector<InputGradTerms> terms = input_grad_terms(mean, invstd, weight, sums, count);
   const float* dy = grad_output.data<float>();
   const float* x = input.data<float>();
   elementwise_pass(d, dx.data<float>(), stream_output(dx.nbytes()),
                    [&](float* dst, std::int64_t c, std::int64_t at, std::int64_t len) {
-                     const float ac = a[c], bc = b[c], kc = k[c], h = hi[c];
+                     const InputGradTerms t = terms[c];
                      cover_run(len, [&](std::int64_t i, auto as) {
                        using V = typename decltype(as)::type;
-                       const V g = load<V>(dy + at + i), v = load<V>(x + at + i);
-                       store(dst + i, ac * g + (bc * (v - h) + kc));
+                       if constexpr (std::is_same_v<V, float>) {
+                         dst[i] = static_cast<float>(t.at(dy[at + i], x[at + i]));
+                       } else {  // two halves of 8 doubles
+                         for (std::int64_t h = 0; h < kLanes; h += 8)
+                           store(dst + i + h, narrow(t.at(widen<Doubles8>(dy + at + i + h),
+                                                          widen<Doubles8>(x + at + i + h))));
+                       }
                      });
                    });
   return dx;
