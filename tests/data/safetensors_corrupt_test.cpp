@@ -195,22 +195,25 @@ TEST(SafetensorsCorrupt, MetadataChecksumAndVersion) {
   EXPECT_EQ(foreign.tensors.at("w").item(1), 'i');
 }
 
+// `bytes` with `from` replaced by `to`; a failure when `from` is not there.
+std::string edited(std::string bytes, const std::string& from, const std::string& to) {
+  const auto at = bytes.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  return at == std::string::npos ? bytes : bytes.replace(at, from.size(), to);
+}
+
 // The checksum covers the header too: a training checkpoint's position lives there.
 TEST(SafetensorsCorrupt, EditingTheHeaderIsDetected) {
   const std::string good =
       io::serialize_safetensors({{"w", Tensor::full({4}, 2.0)}}, {{"epoch", "2"}});
   ASSERT_NO_THROW(io::parse_safetensors(good, "good"));
-  std::string bad = good;
-  bad[bad.find(R"("epoch":"2")") + 9] = '1';
-  EXPECT_TRUE(rejects(bad, "checksum mismatch"));
-  bad = good;
-  bad[bad.find(R"("w":)") + 1] = 'v';  // a renamed tensor
-  EXPECT_TRUE(rejects(bad, "checksum mismatch"));
+  const std::string epoch_edited = edited(good, R"("epoch":"2")", R"("epoch":"1")");
+  EXPECT_TRUE(rejects(epoch_edited, "checksum mismatch"));
+  EXPECT_TRUE(rejects(edited(good, R"("w":)", R"("v":)"), "checksum mismatch"));
   // Declaring the file version 1 (data-only checksum) does not get an edit past the check.
-  bad = good;
-  bad[bad.find(R"("epoch":"2")") + 9] = '1';
-  bad[bad.find(R"("syncbn.format_version":"2")") + 25] = '1';
-  EXPECT_TRUE(rejects(bad, "checksum mismatch"));
+  EXPECT_TRUE(rejects(
+      edited(epoch_edited, R"("syncbn.format_version":"2")", R"("syncbn.format_version":"1")"),
+      "checksum mismatch"));
 }
 
 // Version-1 files (checksum of the data section only) still load; 'hi' has zlib CRC-32 d8932aac.
