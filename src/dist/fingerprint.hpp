@@ -2,7 +2,7 @@
 // Collective fingerprints: what a rank is about to call, reduced to a few integers so that the
 // ranks can compare them in one tiny collective before the real one. MPI would otherwise
 // truncate (different counts), reinterpret bytes (different dtypes) or hang (different
-// collectives). Backend-neutral (no mpi.h): the NCCL backend uses it too.
+// collectives). Backend-neutral (no mpi.h): GuardedGroup uses it over any transport.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -48,7 +48,7 @@ struct Spread {
 };
 using Spreads = std::array<Spread, kFingerprintFields>;
 
-// Spreads from every rank's fields (rank r's at index r); for backends without a MINLOC op.
+// Spreads from every rank's fields (rank r's at index r), gathered only once a mismatch is known.
 Spreads spreads_of(const FingerprintFields* all, int size);
 
 // "" when every field agrees, else the CommError message every rank reports, e.g.

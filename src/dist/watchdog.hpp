@@ -21,7 +21,8 @@ namespace syncbn::dist::detail {
 
 class Watchdog {
  public:
-  // Called from the watchdog thread once the message is printed; must not return.
+  // Called from the watchdog thread once the message is printed. In a job it ends the process
+  // (detail::abort_job); a test's hook may return, which only stops the watchdog thread.
   using AbortFn = std::function<void(int exit_code)>;
   static constexpr int kExitCode = 124;  // what timeout(1) uses for "timed out"
 

@@ -1,10 +1,12 @@
-// The MPI backend's lifetime: MPI_Init_thread/MPI_Finalize as RAII, the shared watchdog and the
-// world group, torn down in the order MPI needs (communicators and datatypes before finalize).
+// The MPI backend's lifetime: MPI_Init_thread/MPI_Finalize as RAII and the world group (guarded:
+// fingerprint checks and the watchdog), torn down in the order MPI needs (communicators and
+// datatypes before finalize).
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 
 #include "../backends.hpp"
+#include "../guarded_group.hpp"
 #include "custom_op.hpp"
 #include "mpi_group.hpp"
 #include "mpi_util.hpp"
@@ -71,14 +73,10 @@ class MpiBackend : public Backend {
   MpiBackend(int& argc, char**& argv, const EnvironmentOptions& options) : runtime_(argc, argv) {
     int world_rank = 0;
     check_mpi(MPI_Comm_rank(MPI_COMM_WORLD, &world_rank), "MPI_Comm_rank", -1, 0);
-    auto config = std::make_shared<MpiGroupConfig>();
-    config->check_collectives = options.check_collectives;
-    if (options.collective_timeout_s > 0)
-      config->watchdog = std::make_shared<Watchdog>(options.collective_timeout_s, world_rank, "mpi",
-                                                    [](int code) { abort_job(code); });
     timeout_s_ = options.collective_timeout_s;
     checks_ = options.check_collectives;
-    world_ = MpiGroup::duplicate(MPI_COMM_WORLD, std::move(config));
+    world_ = std::make_shared<GuardedGroup>(MpiGroup::duplicate(MPI_COMM_WORLD),
+                                            guard_options(options, world_rank, "mpi", abort_job));
   }
 
   ~MpiBackend() override {
@@ -104,7 +102,7 @@ class MpiBackend : public Backend {
   MpiRuntime runtime_;
   double timeout_s_ = 0;
   bool checks_ = true;
-  std::shared_ptr<MpiGroup> world_;
+  std::shared_ptr<GuardedGroup> world_;
 };
 
 }  // namespace

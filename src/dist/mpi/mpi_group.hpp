@@ -3,28 +3,23 @@
 // is given, so its traffic can never match messages the caller sends on the original, and sets
 // MPI_ERRORS_RETURN on the duplicate so every failure comes back as a code we turn into a
 // CommError (with the MPI error string and this rank) instead of killing the process.
+//
+// A plain transport: the fingerprint check and the watchdog are GuardedGroup's, which the MPI
+// backend wraps around its world (split() of the guarded world wraps the sub-groups too).
 #include <mpi.h>
 
 #include <memory>
 
 #include "syncbn/dist/process_group.hpp"
-#include "watchdog.hpp"
 
 namespace syncbn::dist::detail {
-
-// Shared by a world group and every group split from it.
-struct MpiGroupConfig {
-  bool check_collectives = true;
-  std::shared_ptr<Watchdog> watchdog;  // null: no watchdog
-};
 
 class MpiGroup : public ProcessGroup {
  public:
   // Collective over `comm`. The caller keeps ownership of `comm`; the group owns a duplicate.
-  static std::shared_ptr<MpiGroup> duplicate(MPI_Comm comm,
-                                             std::shared_ptr<const MpiGroupConfig> config);
+  static std::shared_ptr<MpiGroup> duplicate(MPI_Comm comm);
   // Takes ownership of `comm` (a communicator fresh from MPI_Comm_split).
-  MpiGroup(MPI_Comm comm, std::shared_ptr<const MpiGroupConfig> config);
+  explicit MpiGroup(MPI_Comm comm);
   // Frees the communicator unless MPI is already finalized (a group that outlived its
   // Environment), in which case MPI has reclaimed it.
   ~MpiGroup() override;
@@ -47,18 +42,8 @@ class MpiGroup : public ProcessGroup {
   using ProcessGroup::broadcast;
 
  private:
-  // Arms the watchdog, compares fingerprints (when enabled) and runs `call`, checking its code.
-  template <typename Call>
-  void run(const Fingerprint& print, const char* mpi_name, Call&& call);
-  // One MPI_Allreduce(MIN) of the fingerprint fields and their negations; when any field
-  // differs, a second one finds the ranks and every rank throws the same mismatch CommError.
-  void check_fingerprint(const Fingerprint& print);
-  // Min and max of each field over the group and the lowest rank holding each (MINLOC).
-  Spreads locate_extremes(const FingerprintFields& mine);
-
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
-  std::shared_ptr<const MpiGroupConfig> config_;
 };
 
 }  // namespace syncbn::dist::detail

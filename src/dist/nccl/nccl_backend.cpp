@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "../backends.hpp"
+#include "../guarded_group.hpp"
 #include "nccl_group.hpp"
 #include "syncbn/error.hpp"
 
@@ -59,19 +60,16 @@ class NcclBackend : public Backend {
       : bootstrap_(make_mpi_backend(argc, argv, options)) {
     auto world = bootstrap_->world();
     agree_on_devices(*world, select_device(local_rank(*world), &device_));
-    auto config = std::make_shared<NcclGroupConfig>();
-    config->check_collectives = options.check_collectives;
-    if (options.collective_timeout_s > 0)
-      config->watchdog = std::make_shared<Watchdog>(options.collective_timeout_s, world->rank(),
-                                                    "nccl", [](int code) { abort_job(code); });
-    world_ = std::make_shared<NcclGroup>(world, std::move(config));
+    nccl_ = std::make_shared<NcclGroup>(world);
+    world_ = std::make_shared<GuardedGroup>(
+        nccl_, guard_options(options, world->rank(), "nccl", abort_job));
   }
 
-  // NCCL communicators go before MPI: world_ is declared after bootstrap_.
+  // NCCL communicators go before MPI: nccl_ and world_ are declared after bootstrap_.
   ~NcclBackend() override = default;
 
   std::shared_ptr<ProcessGroup> world() const override { return world_; }
-  void abort_communicators() override { world_->abort(); }
+  void abort_communicators() override { nccl_->abort(); }
 
   std::string describe() const override {
     return "rank " + std::to_string(world_->rank()) + " of " + std::to_string(world_->size()) +
@@ -82,7 +80,8 @@ class NcclBackend : public Backend {
  private:
   std::unique_ptr<Backend> bootstrap_;
   int device_ = -1;
-  std::shared_ptr<NcclGroup> world_;
+  std::shared_ptr<NcclGroup> nccl_;  // the world's transport, for abort_communicators
+  std::shared_ptr<GuardedGroup> world_;
 };
 
 }  // namespace

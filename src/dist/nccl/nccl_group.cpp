@@ -13,12 +13,8 @@ ncclRedOp_t nccl_op(ReduceOp op) {
 
 }  // namespace
 
-NcclGroup::NcclGroup(std::shared_ptr<ProcessGroup> bootstrap,
-                     std::shared_ptr<const NcclGroupConfig> config)
-    : bootstrap_(std::move(bootstrap)),
-      config_(std::move(config)),
-      rank_(bootstrap_->rank()),
-      size_(bootstrap_->size()) {
+NcclGroup::NcclGroup(std::shared_ptr<ProcessGroup> bootstrap)
+    : bootstrap_(std::move(bootstrap)), rank_(bootstrap_->rank()), size_(bootstrap_->size()) {
   // Rank 0's id travels with its status, so that if rank 0 cannot make one every rank throws
   // instead of the others waiting in ncclCommInitRank for a rank that is gone.
   struct {
@@ -37,8 +33,8 @@ NcclGroup::NcclGroup(std::shared_ptr<ProcessGroup> bootstrap,
 }
 
 NcclGroup::~NcclGroup() {
-  // Destroy, not abort: every rank reaches here after its last collective completed (run()
-  // waits for each one), so there is no in-flight work to cancel.
+  // Destroy, not abort: every rank reaches here after its last collective completed (each one
+  // waits for its stream), so there is no in-flight work to cancel.
   if (comm_) ncclCommDestroy(comm_);
   if (stream_) cudaStreamDestroy(stream_);
 }
@@ -46,22 +42,6 @@ NcclGroup::~NcclGroup() {
 void NcclGroup::abort() {
   if (comm_) ncclCommAbort(comm_);
   comm_ = nullptr;
-}
-
-template <typename Body>
-void NcclGroup::run(const Fingerprint& print, Body&& body) {
-  WatchdogScope armed(config_->watchdog.get(), print, size_);
-  if (config_->check_collectives && size_ > 1) check_fingerprint(print);
-  body();
-}
-
-void NcclGroup::check_fingerprint(const Fingerprint& print) {
-  const FingerprintFields mine = fields_of(print);
-  std::vector<FingerprintFields> all(static_cast<std::size_t>(size_));
-  gather(mine.data(), all.data(), kFingerprintFields, DType::Int64);
-  const std::string message =
-      mismatch_message(print, spreads_of(all.data(), size_), "nccl", rank_, size_);
-  if (!message.empty()) throw CommError(message);
 }
 
 void* NcclGroup::to_device(const void* host, std::size_t bytes, std::size_t capacity) {
@@ -88,35 +68,26 @@ void NcclGroup::wait(const char* what) {
 }
 
 void NcclGroup::allreduce(void* data, std::size_t count, DType dtype, ReduceOp op) {
-  run({allreduce_collective(op), dtype, count, 0}, [&] {
-    SYNCBN_CHECK_AS(CommError, dtype != DType::UInt8, "allreduce does not support uint8");
-    const std::size_t bytes = count * dtype_size(dtype);
-    void* dev = to_device(data, bytes, bytes);
-    check_nccl(ncclAllReduce(dev, dev, count, nccl_type(dtype), nccl_op(op), comm_, stream_), comm_,
-               "ncclAllReduce", rank_);
-    to_host(data, dev, bytes);
-  });
+  SYNCBN_CHECK_AS(CommError, dtype != DType::UInt8, "allreduce does not support uint8");
+  const std::size_t bytes = count * dtype_size(dtype);
+  void* dev = to_device(data, bytes, bytes);
+  check_nccl(ncclAllReduce(dev, dev, count, nccl_type(dtype), nccl_op(op), comm_, stream_), comm_,
+             "ncclAllReduce", rank_);
+  to_host(data, dev, bytes);
 }
 
 void NcclGroup::allreduce_custom(double* data, std::size_t records, std::size_t record_len,
                                  Combine combine) {
   const std::size_t count = records * record_len;
-  run({Collective::AllreduceCustom, DType::Float64, count, static_cast<std::int64_t>(record_len)},
-      [&] {
-        if (count == 0) return;
-        std::vector<double> all(count * static_cast<std::size_t>(size_));
-        gather(data, all.data(), count, DType::Float64);
-        // Rank order on every rank: the same fold, so bit-identical results everywhere.
-        std::memcpy(data, all.data(), count * sizeof(double));
-        for (int r = 1; r < size_; ++r) combine(all.data() + count * r, data, records, record_len);
-      });
+  if (count == 0) return;
+  std::vector<double> all(count * static_cast<std::size_t>(size_));
+  allgather(data, all.data(), count, DType::Float64);
+  // Rank order on every rank: the same fold, so bit-identical results everywhere.
+  std::memcpy(data, all.data(), count * sizeof(double));
+  for (int r = 1; r < size_; ++r) combine(all.data() + count * r, data, records, record_len);
 }
 
 void NcclGroup::allgather(const void* send, void* recv, std::size_t count, DType dtype) {
-  run({Collective::Allgather, dtype, count, 0}, [&] { gather(send, recv, count, dtype); });
-}
-
-void NcclGroup::gather(const void* send, void* recv, std::size_t count, DType dtype) {
   const std::size_t bytes = count * dtype_size(dtype);
   auto* dev = static_cast<std::byte*>(scratch_.reserve(bytes * size_, rank_));
   // In place: this rank's block already sits at its offset in the receive buffer.
@@ -129,32 +100,27 @@ void NcclGroup::gather(const void* send, void* recv, std::size_t count, DType dt
 }
 
 void NcclGroup::broadcast(void* data, std::size_t count, DType dtype, int root) {
-  run({Collective::Broadcast, dtype, count, root}, [&] {
-    SYNCBN_CHECK_AS(CommError, root >= 0 && root < size_, "broadcast root ", root,
-                    " out of range for a group of size ", size_);
-    const std::size_t bytes = count * dtype_size(dtype);
-    void* dev = to_device(data, rank_ == root ? bytes : 0, bytes);
-    check_nccl(ncclBroadcast(dev, dev, count, nccl_type(dtype), root, comm_, stream_), comm_,
-               "ncclBroadcast", rank_);
-    to_host(data, dev, bytes);
-  });
+  SYNCBN_CHECK_AS(CommError, root >= 0 && root < size_, "broadcast root ", root,
+                  " out of range for a group of size ", size_);
+  const std::size_t bytes = count * dtype_size(dtype);
+  void* dev = to_device(data, rank_ == root ? bytes : 0, bytes);
+  check_nccl(ncclBroadcast(dev, dev, count, nccl_type(dtype), root, comm_, stream_), comm_,
+             "ncclBroadcast", rank_);
+  to_host(data, dev, bytes);
 }
 
 void NcclGroup::barrier() {
-  run({Collective::Barrier, DType::Float32, 0, 0}, [&] {
-    // NCCL has no barrier; a one-element allreduce that every rank must join is one.
-    void* dev = scratch_.reserve(sizeof(float), rank_);
-    check_nccl(ncclAllReduce(dev, dev, 1, ncclFloat32, ncclSum, comm_, stream_), comm_,
-               "ncclAllReduce (barrier)", rank_);
-    wait("cudaStreamSynchronize (barrier)");
-  });
+  // NCCL has no barrier; a one-element allreduce that every rank must join is one.
+  void* dev = scratch_.reserve(sizeof(float), rank_);
+  check_nccl(ncclAllReduce(dev, dev, 1, ncclFloat32, ncclSum, comm_, stream_), comm_,
+             "ncclAllReduce (barrier)", rank_);
+  wait("cudaStreamSynchronize (barrier)");
 }
 
 std::shared_ptr<ProcessGroup> NcclGroup::split(int color, int key) {
-  std::shared_ptr<ProcessGroup> sub;
-  run({Collective::Split, DType::Float32, 0, 0}, [&] { sub = bootstrap_->split(color, key); });
+  auto sub = bootstrap_->split(color, key);
   if (!sub) return nullptr;
-  return std::make_shared<NcclGroup>(std::move(sub), config_);
+  return std::make_shared<NcclGroup>(std::move(sub));
 }
 
 }  // namespace syncbn::dist::detail

@@ -7,25 +7,22 @@
 //
 // Each NcclGroup keeps the MPI group with the same members ("bootstrap"): rank 0's ncclUniqueId
 // travels through its broadcast, and split() splits it to build the sub-group's communicator.
+//
+// A plain transport: the fingerprint check and the watchdog are GuardedGroup's, which the NCCL
+// backend wraps around its world.
 #include <memory>
 #include <vector>
 
-#include "../mpi/watchdog.hpp"
 #include "nccl_util.hpp"
 #include "syncbn/dist/process_group.hpp"
 
 namespace syncbn::dist::detail {
 
-struct NcclGroupConfig {
-  bool check_collectives = true;
-  std::shared_ptr<Watchdog> watchdog;  // null: no watchdog
-};
-
 class NcclGroup : public ProcessGroup {
  public:
   // Collective over `bootstrap`: creates an NCCL communicator with the same ranks. The CUDA
   // device must already be selected (cudaSetDevice) on every rank.
-  NcclGroup(std::shared_ptr<ProcessGroup> bootstrap, std::shared_ptr<const NcclGroupConfig> config);
+  explicit NcclGroup(std::shared_ptr<ProcessGroup> bootstrap);
   ~NcclGroup() override;
   NcclGroup(const NcclGroup&) = delete;
   NcclGroup& operator=(const NcclGroup&) = delete;
@@ -51,20 +48,12 @@ class NcclGroup : public ProcessGroup {
   using ProcessGroup::broadcast;
 
  private:
-  // Arms the watchdog, compares fingerprints across ranks when enabled (one small
-  // ncclAllGather), then runs `body`, the real collective.
-  template <typename Body>
-  void run(const Fingerprint& print, Body&& body);
-  void check_fingerprint(const Fingerprint& print);
-  // ncclAllGather of host buffers, without the fingerprint check.
-  void gather(const void* send, void* recv, std::size_t count, DType dtype);
   // Host <-> scratch copies and the stream wait, with their return codes checked.
   void* to_device(const void* host, std::size_t bytes, std::size_t capacity);
   void to_host(void* host, const void* device, std::size_t bytes);
   void wait(const char* what);
 
   std::shared_ptr<ProcessGroup> bootstrap_;
-  std::shared_ptr<const NcclGroupConfig> config_;
   int rank_ = 0, size_ = 1;
   ncclComm_t comm_ = nullptr;
   cudaStream_t stream_ = nullptr;
