@@ -7,10 +7,10 @@
 // with the same count and dtype; it blocks until this rank's result is ready; buffers are host
 // memory and results are written in place (a rank's buffer is both input and output). A
 // mismatch in order, count or dtype across ranks is reported as a CommError on every rank,
-// naming the ranks and what each passed, never a hang or silent corruption (backends check a
-// small fingerprint before each collective; see Environment's options). Backend failures
-// (an MPI or NCCL error code) are CommErrors too. Methods are not thread-safe: one thread per
-// rank issues the collectives.
+// naming the ranks and what each passed, never a hang or silent corruption (the collective
+// guard around every backend's groups compares a small fingerprint before each collective; see
+// Environment's options). Backend failures (an MPI or NCCL error code) are CommErrors too.
+// Methods are not thread-safe: one thread per rank issues the collectives.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
