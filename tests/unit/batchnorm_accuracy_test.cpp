@@ -1,7 +1,9 @@
 // Train-mode input gradient against a float64 reference when a channel's dy spans four orders
 // of magnitude (and x has |mean| >> std): the small dx values are where float cancellation
 // shows. The inputs are the ones tests/conformance/batchnorm_backward_accuracy.py feeds
-// PyTorch 1.13, built here bit for bit; the bounds are PyTorch's float32 error on them.
+// PyTorch 1.13, built here bit for bit; the bounds are PyTorch's float32 error on them. The
+// float kernel that folded dx into a*dy + b*(x - mean) + k exceeded them on "affine" (rel_to_max
+// 4.6e-4 against 4.0e-4, small_p90 4.2e-4 against 3.1e-4).
 #include <gtest/gtest.h>
 
 #include <algorithm>
