@@ -106,6 +106,11 @@ class Tensor {
   Tensor clone() const;
   // Same data, new shape with the same element count (one dimension may be -1). Shares storage.
   Tensor reshape(Shape shape) const;
+  // Elements [start, start + length) of dimension `dim` (negative counts from the end), as
+  // torch.Tensor.narrow, e.g. rank r's rows of a global batch: x.narrow(0, begin_r, rows_r).
+  // A copy with storage of its own (a view at an offset would break the 64-byte alignment of
+  // storage). Throws ShapeError when the range does not lie within the dimension.
+  Tensor narrow(std::int64_t dim, std::int64_t start, std::int64_t length) const;
   // Element-wise conversion to another dtype (float<->double<->int64 by static_cast).
   Tensor to(DType dtype) const;
   void fill_(double value);
@@ -127,6 +132,13 @@ class Tensor {
   std::int64_t numel_ = 0;
   std::shared_ptr<std::byte> data_;
 };
+
+// Joins tensors along dimension `dim` (negative counts from the end), as torch.cat: e.g. the
+// ranks' output slices back into one batch. All must be defined, share a dtype and rank, and
+// match in every other dimension; parts with 0 entries along `dim` are allowed. Throws
+// ShapeError (ValueError for an empty list, an undefined tensor or mixed dtypes) naming the
+// offending tensor's index in the list.
+Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
 
 // Largest |a - b| over all elements (shapes must match). For tests and diagnostics.
 double max_abs_diff(const Tensor& a, const Tensor& b);

@@ -13,12 +13,26 @@ void add_into(Tensor& grad, const std::vector<double>& sums) {
 
 }  // namespace
 
-BatchNormBase::BatchNormBase(BatchNormOptions options, std::string variant,
-                             std::vector<std::int64_t> ranks, bool lazy)
-    : options_(options), variant_(std::move(variant)), ranks_(std::move(ranks)), lazy_(lazy) {
-  SYNCBN_CHECK(lazy || options_.num_features() > 0, "BatchNorm", variant_,
+const char* variant_suffix(BatchNormVariant variant) {
+  switch (variant) {
+    case BatchNormVariant::OneD:
+      return "1d";
+    case BatchNormVariant::TwoD:
+      return "2d";
+    case BatchNormVariant::ThreeD:
+      return "3d";
+    case BatchNormVariant::Any:
+      break;
+  }
+  return "";
+}
+
+BatchNormBase::BatchNormBase(BatchNormOptions options, BatchNormVariant variant, bool lazy)
+    : options_(options), variant_(variant), lazy_(lazy) {
+  const char* suffix = variant_suffix(variant_);
+  SYNCBN_CHECK(lazy || options_.num_features() > 0, "BatchNorm", suffix,
                ": num_features must be positive, got ", options_.num_features());
-  SYNCBN_CHECK(options_.eps() > 0, "BatchNorm", variant_, ": eps must be positive, got ",
+  SYNCBN_CHECK(options_.eps() > 0, "BatchNorm", suffix, ": eps must be positive, got ",
                options_.eps());
   if (options_.affine()) {
     register_parameter("weight", &weight);
@@ -87,7 +101,7 @@ void BatchNormBase::copy_state_from(const BatchNormBase& other) {
 }
 
 std::string BatchNormBase::type_name() const {
-  return (lazy_ ? "LazyBatchNorm" : "BatchNorm") + variant_;
+  return (lazy_ ? "LazyBatchNorm" : "BatchNorm") + std::string(variant_suffix(variant_));
 }
 
 std::string BatchNormBase::extra_repr() const {
@@ -99,11 +113,12 @@ std::string BatchNormBase::extra_repr() const {
 }
 
 void BatchNormBase::check_input(const Tensor& input) const {
-  bool ok = false;
-  for (auto r : ranks_) ok = ok || input.dim() == r;
-  SYNCBN_CHECK_AS(ShapeError, ok, "expected ",
-                  ranks_.size() == 2 ? "2D or 3D" : std::to_string(ranks_[0]) + "D", " input (got ",
-                  input.dim(), "D input)");
+  // Only the 1d/2d/3d variants get here: SyncBatchNorm (Any) checks its input itself.
+  const bool one_d = variant_ == BatchNormVariant::OneD;
+  const std::int64_t rank = variant_ == BatchNormVariant::TwoD ? 4 : 5;
+  const bool ok = one_d ? input.dim() == 2 || input.dim() == 3 : input.dim() == rank;
+  SYNCBN_CHECK_AS(ShapeError, ok, "expected ", one_d ? "2D or 3D" : std::to_string(rank) + "D",
+                  " input (got ", input.dim(), "D input)");
   SYNCBN_CHECK_AS(ShapeError, lazy_ || input.size(1) == options_.num_features(), type_name(), "(",
                   options_.num_features(), "): expected input with ", options_.num_features(),
                   " channels, got ", input.size(1), " (input shape ", shape_str(input.shape()),
@@ -181,9 +196,23 @@ void BatchNormBase::prepare_load(StateDict& dict, const std::string& prefix) {
     dict[tracked] = Tensor::scalar_int64(0);
 }
 
+BatchNorm1d::BatchNorm1d(BatchNormOptions options)
+    : BatchNormBase(options, BatchNormVariant::OneD, false) {}
+LazyBatchNorm1d::LazyBatchNorm1d(BatchNormOptions options)
+    : BatchNormBase(options, BatchNormVariant::OneD, true) {}
+BatchNorm2d::BatchNorm2d(BatchNormOptions options)
+    : BatchNormBase(options, BatchNormVariant::TwoD, false) {}
+LazyBatchNorm2d::LazyBatchNorm2d(BatchNormOptions options)
+    : BatchNormBase(options, BatchNormVariant::TwoD, true) {}
+BatchNorm3d::BatchNorm3d(BatchNormOptions options)
+    : BatchNormBase(options, BatchNormVariant::ThreeD, false) {}
+LazyBatchNorm3d::LazyBatchNorm3d(BatchNormOptions options)
+    : BatchNormBase(options, BatchNormVariant::ThreeD, true) {}
+
 std::shared_ptr<Module> replace_all_batch_norm_modules_(std::shared_ptr<Module> root) {
-  if (auto bn = std::dynamic_pointer_cast<BatchNormBase>(root)) bn->drop_running_stats();
-  for (const auto& [name, child] : root->named_children()) replace_all_batch_norm_modules_(child);
+  root->apply([](Module& m) {
+    if (auto* bn = dynamic_cast<BatchNormBase*>(&m)) bn->drop_running_stats();
+  });
   return root;
 }
 

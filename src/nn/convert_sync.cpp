@@ -1,17 +1,26 @@
-// Tree rewrites between BatchNorm and SyncBatchNorm. Both walk children depth-first and swap
-// modules in place, so parents (Sequential or user modules) keep their structure and names.
+// Tree rewrites between BatchNorm and SyncBatchNorm. Both swap modules in place by path, so
+// parents (Sequential or user modules) keep their structure and names.
+#include <algorithm>
+
 #include "syncbn/nn/sync_batchnorm.hpp"
 
 namespace syncbn::nn {
 namespace {
+// Every path, duplicates included, as PyTorch's recursion: a module shared by two parents is
+// replaced under both (by two copies, as torch.nn.SyncBatchNorm.convert_sync_batchnorm does).
 template <typename Swap>
-std::shared_ptr<Module> rewrite(std::shared_ptr<Module> module, const Swap& swap) {
-  if (auto replaced = swap(module)) return replaced;
-  for (const auto& [name, child] : std::vector(module->named_children())) {
-    auto updated = rewrite(child, swap);
-    if (updated != child) module->replace_child(name, updated);
+std::shared_ptr<Module> rewrite(std::shared_ptr<Module> root, const Swap& swap) {
+  if (auto replaced = swap(root)) return replaced;
+  std::string swapped;  // the last path replaced: what was below it has left the tree
+  for (const auto& [path, module] : root->named_modules("", /*remove_duplicate=*/false)) {
+    const bool below = !swapped.empty() && path.rfind(swapped + ".", 0) == 0;
+    if (path.empty() || below) continue;
+    if (auto replaced = swap(module)) {
+      root->set_submodule(path, std::move(replaced));
+      swapped = path;
+    }
   }
-  return module;
+  return root;
 }
 }  // namespace
 
@@ -34,9 +43,10 @@ std::shared_ptr<Module> revert_sync_batchnorm(std::shared_ptr<Module> module) {
 }
 
 int count_sync_batchnorm(const Module& module) {
-  int count = dynamic_cast<const SyncBatchNorm*>(&module) ? 1 : 0;
-  for (const auto& [name, child] : module.named_children()) count += count_sync_batchnorm(*child);
-  return count;
+  const auto all = module.modules();
+  return static_cast<int>(std::count_if(all.begin(), all.end(), [](const auto& m) {
+    return std::dynamic_pointer_cast<SyncBatchNorm>(m) != nullptr;
+  }));
 }
 
 }  // namespace syncbn::nn

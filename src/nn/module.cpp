@@ -132,6 +132,78 @@ void Module::replace_child(const std::string& name, std::shared_ptr<Module> modu
   throw ValueError(type_name() + " has no child module '" + name + "'");
 }
 
+std::vector<std::shared_ptr<Module>> Module::children() const {
+  std::vector<std::shared_ptr<Module>> out;
+  for (const auto& [name, child] : children_) out.push_back(child);
+  return out;
+}
+
+std::shared_ptr<Module> Module::shared_self() const {
+  auto self = std::const_pointer_cast<Module>(weak_from_this().lock());
+  // Not held by a shared_ptr (e.g. on the stack): alias an empty owner, so nothing deletes it.
+  if (!self) self = std::shared_ptr<Module>(std::shared_ptr<Module>(), const_cast<Module*>(this));
+  return self;
+}
+
+std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_modules(
+    const std::string& prefix, bool remove_duplicate) const {
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> out{{prefix, shared_self()}};
+  std::set<const Module*> seen{this};
+  collect_modules(prefix, remove_duplicate ? &seen : nullptr, out);
+  return out;
+}
+
+void Module::collect_modules(
+    const std::string& prefix, std::set<const Module*>* seen,
+    std::vector<std::pair<std::string, std::shared_ptr<Module>>>& out) const {
+  for (const auto& [name, child] : children_) {
+    if (seen != nullptr && !seen->insert(child.get()).second) continue;
+    const std::string path = prefix.empty() ? name : prefix + "." + name;
+    out.emplace_back(path, child);
+    child->collect_modules(path, seen, out);
+  }
+}
+
+std::vector<std::shared_ptr<Module>> Module::modules() const {
+  std::vector<std::shared_ptr<Module>> out;
+  for (auto& [name, module] : named_modules()) out.push_back(std::move(module));
+  return out;
+}
+
+Module& Module::apply(const std::function<void(Module&)>& fn) {
+  // A copy: fn may swap modules in the tree while it runs.
+  for (auto& [name, child] : std::vector(children_)) child->apply(fn);
+  fn(*this);
+  return *this;
+}
+
+std::shared_ptr<Module> Module::get_submodule(const std::string& target) const {
+  std::shared_ptr<Module> module = shared_self();
+  std::string::size_type begin = 0;
+  while (!target.empty() && begin <= target.size()) {
+    const auto end = std::min(target.find('.', begin), target.size());
+    const std::string part = target.substr(begin, end - begin);
+    const auto& kids = module->children_;
+    auto it = std::find_if(kids.begin(), kids.end(), [&](auto& c) { return c.first == part; });
+    SYNCBN_CHECK(
+        it != kids.end(), type_name(), " has no submodule '", target, "': ", module->type_name(),
+        begin == 0 ? "" : " '" + target.substr(0, begin - 1) + "'", " has no child '", part, "'");
+    module = it->second;
+    begin = end + 1;
+  }
+  return module;
+}
+
+void Module::set_submodule(const std::string& target, std::shared_ptr<Module> module) {
+  SYNCBN_CHECK(!target.empty(), "set_submodule: an empty path names ", type_name(),
+               " itself, which has no parent to hold a replacement");
+  SYNCBN_CHECK(module != nullptr, "set_submodule: the module for '", target, "' is null");
+  get_submodule(target);  // an error naming the whole path when it does not exist
+  const auto dot = target.rfind('.');
+  if (dot == std::string::npos) return replace_child(target, std::move(module));
+  get_submodule(target.substr(0, dot))->replace_child(target.substr(dot + 1), std::move(module));
+}
+
 void Module::register_parameter(std::string name, Parameter* parameter) {
   parameters_.emplace_back(std::move(name), parameter);
 }

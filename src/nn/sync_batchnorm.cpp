@@ -19,12 +19,12 @@ void merge_moment_records(const double* in, double* inout, std::size_t records, 
   }
 }
 
-std::shared_ptr<BatchNormBase> make_batchnorm(const std::string& variant, const BatchNormOptions& o,
+std::shared_ptr<BatchNormBase> make_batchnorm(BatchNormVariant variant, const BatchNormOptions& o,
                                               bool lazy) {
-  if (variant == "1d")
+  if (variant == BatchNormVariant::OneD)
     return lazy ? std::shared_ptr<BatchNormBase>(std::make_shared<LazyBatchNorm1d>(o))
                 : std::make_shared<BatchNorm1d>(o);
-  if (variant == "2d")
+  if (variant == BatchNormVariant::TwoD)
     return lazy ? std::shared_ptr<BatchNormBase>(std::make_shared<LazyBatchNorm2d>(o))
                 : std::make_shared<BatchNorm2d>(o);
   return lazy ? std::shared_ptr<BatchNormBase>(std::make_shared<LazyBatchNorm3d>(o))
@@ -37,7 +37,7 @@ SyncBatchNorm::SyncBatchNorm(BatchNormOptions options, std::shared_ptr<dist::Pro
 
 SyncBatchNorm::SyncBatchNorm(BatchNormOptions options, std::shared_ptr<dist::ProcessGroup> group,
                              bool lazy)
-    : BatchNormBase(options, "", {}, lazy), group_(std::move(group)) {}
+    : BatchNormBase(options, BatchNormVariant::Any, lazy), group_(std::move(group)) {}
 
 dist::ProcessGroup& SyncBatchNorm::group() const {
   if (!group_) return *dist::default_group();  // the default group lives for the process
@@ -100,10 +100,12 @@ std::shared_ptr<SyncBatchNorm> SyncBatchNorm::from_batchnorm(
 }
 
 std::shared_ptr<BatchNormBase> SyncBatchNorm::to_batchnorm() const {
-  std::string variant = source_variant_;
-  if (variant.empty() && last_input_dim_ > 0)
-    variant = last_input_dim_ <= 3 ? "1d" : last_input_dim_ == 4 ? "2d" : "3d";
-  SYNCBN_CHECK(!variant.empty(), "SyncBatchNorm(", options().num_features(),
+  BatchNormVariant variant = source_variant_;
+  if (variant == BatchNormVariant::Any && last_input_dim_ > 0)
+    variant = last_input_dim_ <= 3   ? BatchNormVariant::OneD
+              : last_input_dim_ == 4 ? BatchNormVariant::TwoD
+                                     : BatchNormVariant::ThreeD;
+  SYNCBN_CHECK(variant != BatchNormVariant::Any, "SyncBatchNorm(", options().num_features(),
                ") cannot be reverted: it was not converted from a BatchNorm and ",
                "has not seen input, so 1d/2d/3d is unknown");
   std::shared_ptr<BatchNormBase> bn = make_batchnorm(variant, options(), is_lazy());

@@ -62,15 +62,14 @@ QTensor batch_norm(const QTensor& input, const Tensor& weight, const Tensor& bia
 }
 
 BatchNormBase::BatchNormBase(std::int64_t num_features, double eps, double momentum,
-                             std::string variant, bool relu)
-    : num_features_(num_features),
-      eps_(eps),
-      momentum_(momentum),
-      variant_(std::move(variant)),
-      relu_(relu) {
-  SYNCBN_CHECK(num_features > 0, "Quantized BatchNorm", variant_,
+                             nn::BatchNormVariant variant, bool relu)
+    : num_features_(num_features), eps_(eps), momentum_(momentum), variant_(variant), relu_(relu) {
+  SYNCBN_ASSERT(variant == nn::BatchNormVariant::TwoD || variant == nn::BatchNormVariant::ThreeD,
+                "quantized BatchNorm exists for 2d and 3d only");
+  const char* suffix = nn::variant_suffix(variant_);
+  SYNCBN_CHECK(num_features > 0, "Quantized BatchNorm", suffix,
                ": num_features must be positive, got ", num_features);
-  SYNCBN_CHECK(eps > 0, "Quantized BatchNorm", variant_, ": eps must be positive, got ", eps);
+  SYNCBN_CHECK(eps > 0, "Quantized BatchNorm", suffix, ": eps must be positive, got ", eps);
   weight.value = Tensor::ones({num_features});
   bias.value = Tensor::zeros({num_features});
   running_mean = Tensor::zeros({num_features});
@@ -90,7 +89,8 @@ BatchNormBase::BatchNormBase(std::int64_t num_features, double eps, double momen
 }
 
 std::string BatchNormBase::type_name() const {
-  return std::string(relu_ ? "QuantizedBNReLU" : "QuantizedBatchNorm") + variant_;
+  return std::string(relu_ ? "QuantizedBNReLU" : "QuantizedBatchNorm") +
+         nn::variant_suffix(variant_);
 }
 
 std::string BatchNormBase::extra_repr() const {
@@ -116,7 +116,7 @@ void BatchNormBase::set_output_qparams(double output_scale, std::int64_t output_
 }
 
 QTensor BatchNormBase::forward(const QTensor& input) {
-  const bool is_3d = variant_ == "3d";
+  const bool is_3d = variant_ == nn::BatchNormVariant::ThreeD;
   SYNCBN_CHECK_AS(ShapeError, input.dim() == (is_3d ? 5 : 4), type_name(),
                   ": expected input of shape ", is_3d ? "(N, C, D, H, W)" : "(N, C, H, W)",
                   ", got ", input.dim(), "D input of shape ", shape_str(input.shape()));

@@ -11,29 +11,19 @@
 namespace syncbn::quant {
 namespace {
 
-// A child of `parent` called `child`, at dotted path `path` below the root.
+// A module at dotted path `path` below the root.
 struct Site {
-  nn::Module* parent;
-  std::string child, path;
+  std::string path;
   std::shared_ptr<nn::Module> module;
 };
 
-void find_sites(nn::Module& module, const std::string& prefix, std::vector<Site>& out) {
-  for (const auto& [name, child] : module.named_children()) {
-    const std::string path = prefix.empty() ? name : prefix + "." + name;
-    out.push_back({&module, name, path, child});
-    find_sites(*child, path, out);
-  }
-}
-
-std::vector<Site> sites_below(nn::Module& root) {
+// Every module strictly below `root`, once per path: a layer shared by two parents is swapped
+// (and observed) under each of its names.
+std::vector<Site> sites_below(const nn::Module& root) {
   std::vector<Site> sites;
-  find_sites(root, "", sites);
+  for (auto& [path, module] : root.named_modules("", /*remove_duplicate=*/false))
+    if (!path.empty()) sites.push_back({path, std::move(module)});
   return sites;
-}
-
-bool quantizable_variant(const nn::BatchNormBase& bn) {
-  return bn.variant() == "2d" || bn.variant() == "3d";
 }
 
 // The BatchNorm2d/3d a site computes in eval mode, or nullptr when it is no such layer. A
@@ -49,7 +39,7 @@ std::shared_ptr<nn::BatchNormBase> plain_batchnorm(const Site& site) {
   } else {
     bn = std::dynamic_pointer_cast<nn::BatchNormBase>(site.module);
   }
-  return bn != nullptr && quantizable_variant(*bn) ? bn : nullptr;
+  return bn != nullptr && has_quantized_form(*bn) ? bn : nullptr;
 }
 
 std::string join(const std::vector<std::string>& names) {
@@ -74,7 +64,7 @@ ObservedBatchNorm::ObservedBatchNorm(std::shared_ptr<nn::BatchNormBase> bn, std:
       input_observer_(observer),
       output_observer_(observer) {
   SYNCBN_CHECK(bn_ != nullptr, "ObservedBatchNorm: layer ", name_, " is null");
-  SYNCBN_CHECK(quantizable_variant(*bn_) && !bn_->is_lazy(), "ObservedBatchNorm: layer ", name_,
+  SYNCBN_CHECK(has_quantized_form(*bn_) && !bn_->is_lazy(), "ObservedBatchNorm: layer ", name_,
                " is a ", bn_->type_name(), "; only initialised BatchNorm2d/3d can be quantized");
   SYNCBN_CHECK(bn_->running_mean.defined(), "ObservedBatchNorm: layer ", name_,
                " has no running statistics (track_running_stats=False) and cannot be quantized");
@@ -211,8 +201,7 @@ int quantizable_batchnorms(nn::Module& root) {
 int prepare_batchnorms(nn::Module& root, const MinMaxObserver& observer) {
   const Found found = find_quantizable(root);  // everything checked before anything changes
   for (const auto& [site, bn] : found)
-    site.parent->replace_child(site.child,
-                               std::make_shared<ObservedBatchNorm>(bn, site.path, observer));
+    root.set_submodule(site.path, std::make_shared<ObservedBatchNorm>(bn, site.path, observer));
   return static_cast<int>(found.size());
 }
 
@@ -225,7 +214,7 @@ int convert_observed_batchnorms(nn::Module& root) {
   SYNCBN_CHECK(!swaps.empty(),
                "convert_observed_batchnorms: no ObservedBatchNorm layer in the "
                "model; call prepare_batchnorms and run calibration batches first");
-  for (auto& [site, bridge] : swaps) site.parent->replace_child(site.child, bridge);
+  for (auto& [site, bridge] : swaps) root.set_submodule(site.path, bridge);
   return static_cast<int>(swaps.size());
 }
 

@@ -9,9 +9,9 @@
 namespace syncbn::quant {
 namespace {
 
-std::shared_ptr<BatchNormBase> make_quantized(const std::string& variant, bool relu,
+std::shared_ptr<BatchNormBase> make_quantized(nn::BatchNormVariant variant, bool relu,
                                               std::int64_t features, double eps, double momentum) {
-  if (variant == "2d") {
+  if (variant == nn::BatchNormVariant::TwoD) {
     if (relu) return std::make_shared<BNReLU2d>(features, eps, momentum);
     return std::make_shared<BatchNorm2d>(features, eps, momentum);
   }
@@ -25,7 +25,7 @@ std::shared_ptr<BatchNormBase> convert_state(const nn::BatchNormBase& bn, bool r
                                              double momentum, const char* what) {
   const std::string name = bn.type_name();
   SYNCBN_CHECK(!bn.is_lazy(), what, ": ", name, " has not been initialised by a forward yet");
-  SYNCBN_CHECK(bn.variant() == "2d" || bn.variant() == "3d", what, ": ", name,
+  SYNCBN_CHECK(has_quantized_form(bn), what, ": ", name,
                " has no quantized counterpart (PyTorch quantizes BatchNorm2d and BatchNorm3d)");
   const auto& o = bn.options();
   SYNCBN_CHECK(o.track_running_stats() && bn.running_mean.defined(), what, ": ", name,
@@ -42,24 +42,26 @@ std::shared_ptr<BatchNormBase> convert_state(const nn::BatchNormBase& bn, bool r
   return q;
 }
 
-// The dotted names of all BatchNorm2d/3d strictly below `module`, with their parents.
+// Every BatchNorm2d/3d strictly below `root` by dotted path; one reachable along two paths is
+// listed under both, as each path has its own observer.
 struct Site {
-  nn::Module* parent;
-  std::string child, path;
+  std::string path;
   const nn::BatchNormBase* bn;
 };
-void find_sites(nn::Module& module, const std::string& prefix, std::vector<Site>& out) {
-  for (const auto& [name, child] : module.named_children()) {
-    const std::string path = prefix.empty() ? name : prefix + "." + name;
-    const auto* bn = dynamic_cast<const nn::BatchNormBase*>(child.get());
-    if (bn != nullptr && (bn->variant() == "2d" || bn->variant() == "3d"))
-      out.push_back({&module, name, path, bn});
-    else
-      find_sites(*child, path, out);
+std::vector<Site> find_sites(const nn::Module& root) {
+  std::vector<Site> out;
+  for (const auto& [path, module] : root.named_modules("", /*remove_duplicate=*/false)) {
+    const auto* bn = dynamic_cast<const nn::BatchNormBase*>(module.get());
+    if (!path.empty() && bn != nullptr && has_quantized_form(*bn)) out.push_back({path, bn});
   }
+  return out;
 }
 
 }  // namespace
+
+bool has_quantized_form(const nn::BatchNormBase& bn) {
+  return bn.variant() == nn::BatchNormVariant::TwoD || bn.variant() == nn::BatchNormVariant::ThreeD;
+}
 
 std::shared_ptr<BatchNormBase> from_float(const nn::BatchNormBase& bn,
                                           const MinMaxObserver& observer, bool fuse_relu) {
@@ -82,8 +84,7 @@ std::shared_ptr<BatchNormBase> from_reference(const nn::BatchNormBase& bn, doubl
 
 int convert_batchnorms(nn::Module& root, const std::map<std::string, MinMaxObserver>& observers,
                        const std::set<std::string>& fuse_relu) {
-  std::vector<Site> sites;
-  find_sites(root, "", sites);
+  const std::vector<Site> sites = find_sites(root);
   std::string missing;
   for (const auto& s : sites)
     if (!observers.count(s.path)) missing += (missing.empty() ? "" : ", ") + s.path;
@@ -99,8 +100,7 @@ int convert_batchnorms(nn::Module& root, const std::map<std::string, MinMaxObser
   std::vector<std::shared_ptr<nn::Module>> converted;
   for (const auto& s : sites)
     converted.push_back(from_float(*s.bn, observers.at(s.path), fuse_relu.count(s.path) > 0));
-  for (std::size_t i = 0; i < sites.size(); ++i)
-    sites[i].parent->replace_child(sites[i].child, converted[i]);
+  for (std::size_t i = 0; i < sites.size(); ++i) root.set_submodule(sites[i].path, converted[i]);
   return static_cast<int>(sites.size());
 }
 

@@ -24,9 +24,8 @@ TEST(BroadcastBuffers, TheReportedAccuracyIsTheSavedModels) {
   std::filesystem::remove_all(dir);
   const config::Config c = config::parse_config(kTiny, "tiny", {"train.checkpoint_dir=" + dir});
   std::vector<Summary> summaries(2);
-  dist::spawn_ranks(2, [&](dist::ProcessGroup& g) {
-    std::shared_ptr<dist::ProcessGroup> group(&g, [](dist::ProcessGroup*) {});
-    summaries[static_cast<std::size_t>(g.rank())] = run_training(c, group, {});
+  dist::spawn_ranks(2, [&](std::shared_ptr<dist::ProcessGroup> group) {
+    summaries[static_cast<std::size_t>(group->rank())] = run_training(c, group, {});
   });
   // The saved model, evaluated alone on the same test set.
   auto model = build_model(c.model, c.train.seed);

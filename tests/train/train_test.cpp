@@ -107,7 +107,8 @@ TEST(ModelBuilder, SameSeedSameWeights) {
 
 TEST(GradientSync, AveragesInBucketsWithOneCollectiveEach) {
   for (int world : {1, 2, 3}) {
-    dist::spawn_ranks(world, [&](dist::ProcessGroup& g) {
+    dist::spawn_ranks(world, [&](std::shared_ptr<dist::ProcessGroup> group) {
+      dist::ProcessGroup& g = *group;
       auto model = build_model(tiny({}).model, 0);
       auto params = model->named_parameters();
       for (auto& [name, p] : params) p->grad = Tensor::full(p->value.shape(), g.rank() + 1.0);
@@ -230,8 +231,7 @@ TEST(Checkpoint, MidEpochResumeRefusesAnotherWorldSize) {
   RunOptions resume;
   resume.resume_from = latest_checkpoint(dir);
   try {
-    dist::spawn_ranks(2, [&](dist::ProcessGroup& g) {
-      std::shared_ptr<dist::ProcessGroup> group(&g, [](dist::ProcessGroup*) {});
+    dist::spawn_ranks(2, [&](std::shared_ptr<dist::ProcessGroup> group) {
       run_training(tiny({"train.checkpoint_dir=" + dir}), group, resume);
     });
     FAIL() << "resumed a 1-rank mid-epoch checkpoint on 2 ranks";

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <type_traits>
+
 #include "support/test_util.hpp"
+#include "syncbn/dist/local.hpp"
 #include "syncbn/error.hpp"
 #include "syncbn/nn/groupnorm.hpp"
 #include "syncbn/nn/sync_batchnorm.hpp"
@@ -42,6 +45,59 @@ TEST(ConvertSyncBatchNorm, ReplacesEveryBatchNormAndKeepsState) {
 TEST(ConvertSyncBatchNorm, RootBatchNormIsReturnedConverted) {
   auto root = convert_sync_batchnorm(std::make_shared<BatchNorm3d>(2));
   EXPECT_EQ(root->type_name(), "SyncBatchNorm");
+}
+
+// The template overload: a Sequential stays a Sequential, a BatchNorm root becomes the
+// SyncBatchNorm, a Module stays a Module.
+TEST(ConvertSyncBatchNorm, KeepsTheCallersType) {
+  auto group = dist::make_local_group();
+  std::shared_ptr<Sequential> m = model();
+  const Sequential* before = m.get();
+  m = convert_sync_batchnorm(m, group);
+  EXPECT_EQ(m.get(), before);
+  EXPECT_EQ(m->size(), 3u);
+  EXPECT_EQ(std::dynamic_pointer_cast<SyncBatchNorm>(m->child("0"))->process_group(), group);
+  static_assert(std::is_same_v<decltype(convert_sync_batchnorm(m)), std::shared_ptr<Sequential>>);
+
+  std::shared_ptr<SyncBatchNorm> sync = convert_sync_batchnorm(std::make_shared<BatchNorm2d>(3));
+  EXPECT_EQ(sync->options().num_features(), 3);
+  auto already = std::make_shared<SyncBatchNorm>(3);
+  EXPECT_EQ(convert_sync_batchnorm(already), already);
+  std::shared_ptr<Module> as_module = model();
+  static_assert(
+      std::is_same_v<decltype(convert_sync_batchnorm(as_module)), std::shared_ptr<Module>>);
+}
+
+// As PyTorch's recursion: a BatchNorm shared by two parents is converted under both names.
+TEST(ConvertSyncBatchNorm, ASharedBatchNormIsConvertedUnderEveryPath) {
+  auto bn = std::make_shared<BatchNorm2d>(4);
+  auto m = std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
+      bn, std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{bn})});
+  convert_sync_batchnorm(m);
+  EXPECT_EQ(m->get_submodule("0")->type_name(), "SyncBatchNorm");
+  EXPECT_EQ(m->get_submodule("1.0")->type_name(), "SyncBatchNorm");
+  revert_sync_batchnorm(m);
+  EXPECT_EQ(m->get_submodule("1.0")->type_name(), "BatchNorm2d");
+}
+
+// A layer reachable along two paths is one layer (modules() lists it once).
+TEST(CountSyncBatchNorm, CountsASharedLayerOnce) {
+  auto sync = std::make_shared<SyncBatchNorm>(4);
+  Sequential m(std::vector<std::shared_ptr<Module>>{sync, sync, std::make_shared<BatchNorm2d>(4)});
+  EXPECT_EQ(count_sync_batchnorm(m), 1);
+}
+
+TEST(BatchNormVariant, NamesTheClass) {
+  EXPECT_EQ(BatchNorm1d(2).variant(), BatchNormVariant::OneD);
+  EXPECT_EQ(LazyBatchNorm2d().variant(), BatchNormVariant::TwoD);
+  EXPECT_EQ(BatchNorm3d(2).variant(), BatchNormVariant::ThreeD);
+  EXPECT_EQ(SyncBatchNorm(2).variant(), BatchNormVariant::Any);
+  EXPECT_EQ(SyncBatchNorm::from_batchnorm(BatchNorm3d(2), nullptr)->to_batchnorm()->type_name(),
+            "BatchNorm3d");
+  EXPECT_STREQ(variant_suffix(BatchNormVariant::TwoD), "2d");
+  EXPECT_STREQ(variant_suffix(BatchNormVariant::Any), "");
+  EXPECT_EQ(testing::error_of([] { BatchNorm1d(0); }),
+            "BatchNorm1d: num_features must be positive, got 0");
 }
 
 TEST(RevertSyncBatchNorm, RestoresPlainVariantsAndState) {

@@ -18,10 +18,6 @@ using testing::random_tensor;
 
 constexpr int kSteps = 3;
 
-std::shared_ptr<dist::ProcessGroup> borrow(dist::ProcessGroup& g) {
-  return std::shared_ptr<dist::ProcessGroup>(&g, [](dist::ProcessGroup*) {});
-}
-
 std::shared_ptr<BatchNormBase> plain_for(std::int64_t dims, BatchNormOptions o) {
   if (dims <= 3) return std::make_shared<BatchNorm1d>(o);
   if (dims == 4) return std::make_shared<BatchNorm2d>(o);
@@ -73,13 +69,13 @@ void expect_equivalent(int world, const Shape& shape, BatchNormOptions options) 
 
   const auto bounds = testing::uneven_split(shape[0], world);
   std::vector<std::array<StepResult, kSteps>> got(world);
-  dist::spawn_ranks(world, [&](dist::ProcessGroup& g) {
-    SyncBatchNorm bn(options, borrow(g));
+  dist::spawn_ranks(world, [&](std::shared_ptr<dist::ProcessGroup> group) {
+    const int r = group->rank();
+    SyncBatchNorm bn(options, group);
     init_affine(bn);
-    const int r = g.rank();
+    const std::int64_t begin = bounds[r], rows = bounds[r + 1] - bounds[r];
     for (int s = 0; s < kSteps; ++s)
-      got[r][s] = step(bn, testing::rows(xs[s], bounds[r], bounds[r + 1]),
-                       testing::rows(dys[s], bounds[r], bounds[r + 1]));
+      got[r][s] = step(bn, xs[s].narrow(0, begin, rows), dys[s].narrow(0, begin, rows));
   });
   for (int s = 0; s < kSteps; ++s) {
     SCOPED_TRACE("step " + std::to_string(s));
@@ -87,8 +83,8 @@ void expect_equivalent(int world, const Shape& shape, BatchNormOptions options) 
     for (auto& rank : got)
       ys.push_back(rank[s].y), dxs.push_back(rank[s].dx), dws.push_back(rank[s].dweight),
           dbs.push_back(rank[s].dbias);
-    EXPECT_TRUE(all_close(testing::concat_rows(ys), expected[s].y));
-    EXPECT_TRUE(all_close(testing::concat_rows(dxs), expected[s].dx));
+    EXPECT_TRUE(all_close(cat(ys), expected[s].y));
+    EXPECT_TRUE(all_close(cat(dxs), expected[s].dx));
     if (options.affine()) {
       EXPECT_TRUE(all_close(sum(dws), expected[s].dweight, 1e-5, 1e-4));
       EXPECT_TRUE(all_close(sum(dbs), expected[s].dbias, 1e-5, 1e-4));
@@ -117,10 +113,10 @@ TEST(SyncBatchNorm, EqualsBatchNormWithoutAffineOrRunningStats) {
 
 TEST(SyncBatchNorm, OneCollectivePerForwardAndPerBackward) {
   for (int world : {2, 4, 8}) {
-    dist::spawn_ranks(world, [&](dist::ProcessGroup& g) {
-      auto counting = std::make_shared<testing::CountingGroup>(g);
+    dist::spawn_ranks(world, [&](std::shared_ptr<dist::ProcessGroup> group) {
+      auto counting = std::make_shared<testing::CountingGroup>(*group);
       SyncBatchNorm bn(BatchNormOptions(64), counting);
-      Tensor x = random_tensor({2, 64, 3, 3}, g.rank());
+      Tensor x = random_tensor({2, 64, 3, 3}, group->rank());
       bn.forward(x);
       EXPECT_EQ(counting->collectives, 1);
       EXPECT_EQ(counting->values, 3u * 64u);  // independent of world size
@@ -149,16 +145,17 @@ TEST(SyncBatchNorm, LargeMeanVarianceMatchesFloat64Reference) {
             var[c] += (v - mean[c]) * (v - mean[c]) / (per - 1);
         }
   const auto bounds = testing::uneven_split(12, 3);
-  dist::spawn_ranks(3, [&](dist::ProcessGroup& g) {
-    SyncBatchNorm bn(BatchNormOptions(4).momentum(1.0), borrow(g));
-    bn.forward(testing::rows(x, bounds[g.rank()], bounds[g.rank() + 1]));
+  dist::spawn_ranks(3, [&](std::shared_ptr<dist::ProcessGroup> group) {
+    const int r = group->rank();
+    SyncBatchNorm bn(BatchNormOptions(4).momentum(1.0), group);
+    bn.forward(x.narrow(0, bounds[r], bounds[r + 1] - bounds[r]));
     for (int c = 0; c < 4; ++c) EXPECT_NEAR(bn.running_var.data<float>()[c], var[c], 1e-4 * var[c]);
   });
 }
 
 TEST(SyncBatchNorm, EveryRankEmptyBehavesLikeAnEmptyBatch) {
-  dist::spawn_ranks(3, [&](dist::ProcessGroup& g) {
-    SyncBatchNorm bn(BatchNormOptions(3), borrow(g));
+  dist::spawn_ranks(3, [&](std::shared_ptr<dist::ProcessGroup> group) {
+    SyncBatchNorm bn(BatchNormOptions(3), group);
     Tensor y = bn.forward(Tensor({0, 3, 2, 2}));
     EXPECT_EQ(y.numel(), 0);
     bn.backward(Tensor({0, 3, 2, 2}));
@@ -173,10 +170,10 @@ TEST(SyncBatchNorm, EveryRankEmptyBehavesLikeAnEmptyBatch) {
 
 TEST(SyncBatchNorm, GlobalCountOfOneFailsOnEveryRank) {
   std::atomic<int> errors{0};
-  dist::spawn_ranks(3, [&](dist::ProcessGroup& g) {
-    SyncBatchNorm bn(BatchNormOptions(2), borrow(g));
+  dist::spawn_ranks(3, [&](std::shared_ptr<dist::ProcessGroup> group) {
+    SyncBatchNorm bn(BatchNormOptions(2), group);
     try {
-      bn.forward(Tensor({g.rank() == 2 ? 1 : 0, 2}));
+      bn.forward(Tensor({group->rank() == 2 ? 1 : 0, 2}));
     } catch (const ValueError& e) {
       ++errors;
       EXPECT_NE(std::string(e.what()).find("Expected more than 1 value per channel"),
@@ -189,9 +186,9 @@ TEST(SyncBatchNorm, GlobalCountOfOneFailsOnEveryRank) {
 TEST(SyncBatchNorm, ChannelCountsThatDifferAcrossRanksFailEverywhere) {
   std::atomic<int> errors{0};
   EXPECT_THROW(dist::spawn_ranks(2,
-                                 [&](dist::ProcessGroup& g) {
-                                   const std::int64_t c = g.rank() == 0 ? 3 : 4;
-                                   SyncBatchNorm bn(BatchNormOptions(c), borrow(g));
+                                 [&](std::shared_ptr<dist::ProcessGroup> group) {
+                                   const std::int64_t c = group->rank() == 0 ? 3 : 4;
+                                   SyncBatchNorm bn(BatchNormOptions(c), group);
                                    try {
                                      bn.forward(random_tensor({4, c}, 1));
                                    } catch (const CommError&) {
@@ -224,14 +221,15 @@ TEST(SyncBatchNorm, SubGroupsCombineOnlyTheirMembers) {
   std::array<Tensor, 2> expected;
   for (int half = 0; half < 2; ++half) {
     BatchNorm2d bn(3);
-    expected[half] = bn.forward(testing::rows(x, 4 * half, 4 * half + 4));
+    expected[half] = bn.forward(x.narrow(0, 4 * half, 4));
   }
-  dist::spawn_ranks(4, [&](dist::ProcessGroup& g) {
-    auto pair = g.split(g.rank() / 2, g.rank());
+  dist::spawn_ranks(4, [&](std::shared_ptr<dist::ProcessGroup> group) {
+    const int r = group->rank();
+    auto pair = group->split(r / 2, r);
     SyncBatchNorm bn(BatchNormOptions(3), pair);
-    Tensor y = bn.forward(testing::rows(x, 2 * g.rank(), 2 * g.rank() + 2));
-    const int half = g.rank() / 2, first = 2 * (g.rank() % 2);
-    EXPECT_TRUE(all_close(y, testing::rows(expected[half], first, first + 2)));
+    Tensor y = bn.forward(x.narrow(0, 2 * r, 2));
+    const int half = r / 2, first = 2 * (r % 2);
+    EXPECT_TRUE(all_close(y, expected[half].narrow(0, first, 2)));
   });
 }
 

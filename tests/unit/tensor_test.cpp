@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -122,6 +124,107 @@ TEST(Tensor, BadShapesAreErrors) {
   EXPECT_THROW(Tensor({2, -1}), ShapeError);
   EXPECT_THROW(Tensor::from({2, 2}, {1, 2, 3}), ShapeError);
   EXPECT_THROW(Tensor({2}).size(1), ShapeError);
+}
+
+// Element i holds the value i, so every expected value below is its flat row-major index.
+Tensor iota(const Shape& shape) {
+  Tensor t(shape);
+  for (std::int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = static_cast<float>(i);
+  return t;
+}
+
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(Tensor, NarrowTakesARangeOfOneDimension) {
+  const Tensor t = iota({4, 3, 2});  // t[i][j][k] = 6i + 2j + k
+  const Tensor rows = t.narrow(0, 1, 2);
+  EXPECT_EQ(rows.shape(), (Shape{2, 3, 2}));
+  for (std::int64_t i = 0; i < rows.numel(); ++i) EXPECT_EQ(rows.item(i), 6 + i);
+  const Tensor middle = t.narrow(1, 1, 1);  // [i][0][k] = 6i + 2 + k
+  EXPECT_EQ(middle.shape(), (Shape{4, 1, 2}));
+  for (std::int64_t i = 0; i < 4; ++i)
+    for (std::int64_t k = 0; k < 2; ++k) EXPECT_EQ(middle.item(2 * i + k), 6 * i + 2 + k);
+  const Tensor last = t.narrow(-1, -1, 1);  // negative dim and start count from the end
+  EXPECT_EQ(last.shape(), (Shape{4, 3, 1}));
+  for (std::int64_t i = 0; i < last.numel(); ++i) EXPECT_EQ(last.item(i), 2 * i + 1);
+  EXPECT_EQ(t.narrow(0, 4, 0).shape(), (Shape{0, 3, 2}));
+  EXPECT_EQ(Tensor({0, 3}).narrow(0, 0, 0).shape(), (Shape{0, 3}));
+}
+
+TEST(Tensor, NarrowIsACopyTheSourceDoesNotSee) {
+  Tensor t = iota({3, 2});
+  Tensor rows = t.narrow(0, 0, 2);
+  rows.data<float>()[0] = 100.f;
+  EXPECT_EQ(t.item(0), 0.0);
+  t.data<float>()[1] = 200.f;
+  EXPECT_EQ(rows.item(1), 1.0);
+  EXPECT_EQ(Tensor::scalar_int64(0).reshape({1}).narrow(0, 0, 1).dtype(), DType::Int64);
+}
+
+TEST(Tensor, NarrowOutsideTheDimensionIsAShapeError) {
+  const Tensor t({6, 2});
+  EXPECT_EQ(error_of([&] { t.narrow(0, 5, 3); }),
+            "narrow: start (5) + length (3) exceeds dimension size (6) of dimension 0 of shape "
+            "[6, 2]");
+  EXPECT_EQ(error_of([&] { t.narrow(2, 0, 1); }),
+            "narrow: dimension 2 out of range (expected to be in range of [-2, 1]) for shape "
+            "[6, 2]");
+  EXPECT_EQ(error_of([&] { t.narrow(0, 7, 0); }),
+            "narrow: start 7 out of range (expected to be in range of [-6, 6]) for dimension 0 "
+            "of shape [6, 2]");
+  EXPECT_THROW(t.narrow(0, 0, -1), ShapeError);
+  EXPECT_THROW(Tensor(Shape{}).narrow(0, 0, 1), ShapeError);
+  EXPECT_THROW(Tensor().narrow(0, 0, 0), ValueError);
+}
+
+// The use it is for: a global batch cut into uneven rank slices (one empty) and put back.
+TEST(Tensor, CatOfRankSlicesRestoresTheBatch) {
+  const Tensor batch = iota({9, 3, 2});
+  const std::vector<std::int64_t> bounds{0, 2, 2, 5, 9};
+  std::vector<Tensor> slices;
+  for (std::size_t r = 0; r + 1 < bounds.size(); ++r)
+    slices.push_back(batch.narrow(0, bounds[r], bounds[r + 1] - bounds[r]));
+  EXPECT_EQ(slices[1].shape(), (Shape{0, 3, 2}));
+  const Tensor joined = cat(slices);
+  EXPECT_EQ(joined.shape(), batch.shape());
+  EXPECT_EQ(max_abs_diff(joined, batch), 0.0);
+}
+
+TEST(Tensor, CatAlongAnInnerDimension) {
+  // a[i][j] = 2i + j (2x2), b[i][j] = 3i + j (2x3): rows of the result are a's row then b's.
+  const Tensor joined = cat({iota({2, 2}), iota({2, 3})}, -1);
+  EXPECT_EQ(joined.shape(), (Shape{2, 5}));
+  const std::vector<double> expected{0, 1, 0, 1, 2, 2, 3, 3, 4, 5};
+  for (std::int64_t i = 0; i < 10; ++i) EXPECT_EQ(joined.item(i), expected[i]) << i;
+  const Tensor counts = cat({Tensor::scalar_int64(7).reshape({1}), Tensor({2}, DType::Int64)});
+  EXPECT_EQ(counts.dtype(), DType::Int64);
+  EXPECT_EQ(counts.shape(), (Shape{3}));
+  EXPECT_EQ(counts.item(0), 7.0);
+}
+
+TEST(Tensor, CatChecksShapesAndDtypes) {
+  EXPECT_EQ(error_of([] {
+              cat({Tensor({2, 3}), Tensor({1, 4})});
+            }),
+            "cat: sizes of tensors must match except in dimension 0. Expected size 3 but got "
+            "size 4 for tensor number 1 in the list (shape [1, 4], tensor 0 has [2, 3])");
+  EXPECT_EQ(error_of([] {
+              cat({Tensor({2, 3}), Tensor({2, 3}, DType::Float64)});
+            }),
+            "cat: expected all tensors to have dtype float32 (that of tensor 0), but tensor 1 "
+            "has float64");
+  EXPECT_THROW(cat({Tensor({2, 3}), Tensor({2, 3, 1})}), ShapeError);
+  EXPECT_THROW(cat({Tensor({2, 3})}, 2), ShapeError);
+  EXPECT_THROW(cat({}), ValueError);
+  EXPECT_THROW(cat({Tensor({2}), Tensor()}), ValueError);
+  EXPECT_THROW(cat({Tensor(Shape{}), Tensor(Shape{})}), ShapeError);
 }
 
 }  // namespace

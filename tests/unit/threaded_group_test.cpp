@@ -15,7 +15,8 @@ const std::size_t kSizes[] = {0, 1, 7, 1000, 1 << 20};
 TEST(ThreadedGroup, AllreduceSumMinMax) {
   for (int n = 1; n <= 8; ++n) {
     for (std::size_t count : kSizes) {
-      spawn_ranks(n, [&](ProcessGroup& g) {
+      spawn_ranks(n, [&](std::shared_ptr<ProcessGroup> group) {
+        ProcessGroup& g = *group;
         std::vector<double> sum(count, g.rank()), mx(count, g.rank());
         std::vector<std::int64_t> mn(count, g.rank() + 10);
         g.allreduce(sum.data(), count);
@@ -33,7 +34,8 @@ TEST(ThreadedGroup, AllreduceSumMinMax) {
 
 TEST(ThreadedGroup, AllgatherBroadcastCustom) {
   for (int n = 1; n <= 8; ++n) {
-    spawn_ranks(n, [&](ProcessGroup& g) {
+    spawn_ranks(n, [&](std::shared_ptr<ProcessGroup> group) {
+      ProcessGroup& g = *group;
       float mine[2] = {float(g.rank()), float(2 * g.rank())};
       std::vector<float> all(2 * n);
       g.allgather(mine, all.data(), 2, DType::Float32);
@@ -57,7 +59,8 @@ TEST(ThreadedGroup, AllgatherBroadcastCustom) {
 }
 
 TEST(ThreadedGroup, SubGroupsReduceOverMembersOnly) {
-  spawn_ranks(4, [](ProcessGroup& g) {
+  spawn_ranks(4, [](std::shared_ptr<ProcessGroup> group) {
+    ProcessGroup& g = *group;
     auto pair = g.split(g.rank() / 2, g.rank());
     double v = g.rank();
     pair->allreduce(&v, 1);
@@ -77,7 +80,8 @@ TEST(ThreadedGroup, MismatchedCountsFailOnEveryRank) {
   std::atomic<int> errors{0};
   EXPECT_THROW(
       spawn_ranks(3,
-                  [&](ProcessGroup& g) {
+                  [&](std::shared_ptr<ProcessGroup> group) {
+                    ProcessGroup& g = *group;
                     std::vector<float> buf(g.rank() == 1 ? 5 : 4);
                     try {
                       g.allreduce(buf.data(), buf.size());
@@ -95,7 +99,8 @@ TEST(ThreadedGroup, MismatchedCountsFailOnEveryRank) {
 
 TEST(ThreadedGroup, AFailingRankReleasesTheOthers) {
   EXPECT_THROW(spawn_ranks(4,
-                           [](ProcessGroup& g) {
+                           [](std::shared_ptr<ProcessGroup> group) {
+                             ProcessGroup& g = *group;
                              if (g.rank() == 2) throw ValueError("rank two gives up");
                              g.barrier();
                            }),

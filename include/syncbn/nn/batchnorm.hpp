@@ -35,6 +35,12 @@ struct BatchNormOptions {
   SYNCBN_ARG(bool, track_running_stats) = true;
 };
 
+// The 1d/2d/3d of PyTorch's class names: which input ranks a BatchNorm accepts. Any is
+// SyncBatchNorm's (N, C, *), which takes any rank >= 2.
+enum class BatchNormVariant { Any, OneD, TwoD, ThreeD };
+// The class-name suffix: "1d", "2d", "3d", or "" for Any.
+const char* variant_suffix(BatchNormVariant variant);
+
 // The shared implementation; the subclasses differ only in the input ranks they accept.
 class BatchNormBase : public Module {
  public:
@@ -56,15 +62,14 @@ class BatchNormBase : public Module {
   void drop_running_stats();
   // True for a Lazy* module that has not yet seen input.
   bool is_lazy() const { return lazy_; }
-  // "1d", "2d" or "3d" ("" for SyncBatchNorm, which accepts any rank >= 2).
-  const std::string& variant() const { return variant_; }
+  // OneD, TwoD or ThreeD (Any for SyncBatchNorm).
+  BatchNormVariant variant() const { return variant_; }
   // Takes num_features, weight, bias, running stats and num_batches_tracked from `other`
   // (what both modules have; a lazy `other` leaves this module as it is). Used by conversions.
   void copy_state_from(const BatchNormBase& other);
 
  protected:
-  BatchNormBase(BatchNormOptions options, std::string variant, std::vector<std::int64_t> ranks,
-                bool lazy);
+  BatchNormBase(BatchNormOptions options, BatchNormVariant variant, bool lazy);
   // Statistics of this batch; SyncBatchNorm combines them across its process group.
   virtual functional::ChannelMoments batch_moments(const Tensor& input);
   // Completes the backward sums (and returns the count they cover); SyncBatchNorm allreduces.
@@ -76,8 +81,7 @@ class BatchNormBase : public Module {
  private:
   double update_factor();
   BatchNormOptions options_;
-  std::string variant_;
-  std::vector<std::int64_t> ranks_;  // accepted input ranks
+  BatchNormVariant variant_;
   bool lazy_ = false;
   // Saved by forward for backward.
   Tensor saved_input_;
@@ -85,22 +89,25 @@ class BatchNormBase : public Module {
   bool saved_batch_stats_ = false;
 };
 
+// The constructors below are out of line: inlined into a caller that passes momentum(nullopt),
+// GCC 12 at -O3 reports a false "may be used uninitialized" for the disengaged optional.
+
 // (N, C) or (N, C, L) input.
 class BatchNorm1d : public BatchNormBase {
  public:
-  explicit BatchNorm1d(BatchNormOptions options) : BatchNormBase(options, "1d", {2, 3}, false) {}
+  explicit BatchNorm1d(BatchNormOptions options);
   explicit BatchNorm1d(std::int64_t num_features) : BatchNorm1d(BatchNormOptions(num_features)) {}
 };
 // (N, C, H, W) input.
 class BatchNorm2d : public BatchNormBase {
  public:
-  explicit BatchNorm2d(BatchNormOptions options) : BatchNormBase(options, "2d", {4}, false) {}
+  explicit BatchNorm2d(BatchNormOptions options);
   explicit BatchNorm2d(std::int64_t num_features) : BatchNorm2d(BatchNormOptions(num_features)) {}
 };
 // (N, C, D, H, W) input.
 class BatchNorm3d : public BatchNormBase {
  public:
-  explicit BatchNorm3d(BatchNormOptions options) : BatchNormBase(options, "3d", {5}, false) {}
+  explicit BatchNorm3d(BatchNormOptions options);
   explicit BatchNorm3d(std::int64_t num_features) : BatchNorm3d(BatchNormOptions(num_features)) {}
 };
 
@@ -109,18 +116,15 @@ class BatchNorm3d : public BatchNormBase {
 // options.num_features is ignored.
 class LazyBatchNorm1d : public BatchNormBase {
  public:
-  explicit LazyBatchNorm1d(BatchNormOptions options = BatchNormOptions())
-      : BatchNormBase(options, "1d", {2, 3}, true) {}
+  explicit LazyBatchNorm1d(BatchNormOptions options = BatchNormOptions());
 };
 class LazyBatchNorm2d : public BatchNormBase {
  public:
-  explicit LazyBatchNorm2d(BatchNormOptions options = BatchNormOptions())
-      : BatchNormBase(options, "2d", {4}, true) {}
+  explicit LazyBatchNorm2d(BatchNormOptions options = BatchNormOptions());
 };
 class LazyBatchNorm3d : public BatchNormBase {
  public:
-  explicit LazyBatchNorm3d(BatchNormOptions options = BatchNormOptions())
-      : BatchNormBase(options, "3d", {5}, true) {}
+  explicit LazyBatchNorm3d(BatchNormOptions options = BatchNormOptions());
 };
 
 // torch.func.replace_all_batch_norm_modules_: every BatchNorm in the tree stops tracking

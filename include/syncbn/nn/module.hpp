@@ -4,8 +4,10 @@
 // forward(input) saved, accumulates parameter gradients into Parameter::grad and returns
 // grad_input. Modules are not copyable; parameter and buffer pointers stay valid for a module's
 // lifetime.
+#include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,7 +25,8 @@ struct Parameter {
 // Keys as PyTorch names them ("layer1.0.bn1.running_mean"); num_batches_tracked is int64.
 using StateDict = std::map<std::string, Tensor>;
 
-class Module {
+// enable_shared_from_this: named_modules() lists the root as a shared_ptr like its descendants.
+class Module : public std::enable_shared_from_this<Module> {
  public:
   Module() = default;
   Module(const Module&) = delete;
@@ -49,6 +52,21 @@ class Module {
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const {
     return children_;
   }
+  // The direct submodules, registration order (torch.nn.Module.children()).
+  std::vector<std::shared_ptr<Module>> children() const;
+  // This module and every descendant, pre-order in registration order, as PyTorch's
+  // named_modules(): "" (or `prefix`) for this module, then "layer1", "layer1.0",
+  // "layer1.0.conv1", ... A module reachable along several paths is listed once, under its first
+  // path, with its subtree, unless remove_duplicate is false (then once per path: what a pass
+  // that swaps modules by path needs). The list is a snapshot: swapping modules while iterating
+  // it is safe. The root's pointer does not own it when the root is not held by a shared_ptr.
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_modules(
+      const std::string& prefix = "", bool remove_duplicate = true) const;
+  // named_modules() without the names.
+  std::vector<std::shared_ptr<Module>> modules() const;
+  // Calls fn on every descendant (each child's subtree first, in registration order), then on
+  // this module: PyTorch's apply() order. Returns *this for chaining.
+  Module& apply(const std::function<void(Module&)>& fn);
   void zero_grad();
 
   // Parameters and buffers by dotted name (copies).
@@ -64,6 +82,12 @@ class Module {
   std::shared_ptr<Module> child(const std::string& name) const;
   // Replaces the child called `name` (it must exist); used by module-swapping conversions.
   void replace_child(const std::string& name, std::shared_ptr<Module> module);
+  // The descendant at a dotted path from named_modules() ("" is this module), as PyTorch's
+  // get_submodule. Throws ValueError naming the path and the part that does not exist.
+  std::shared_ptr<Module> get_submodule(const std::string& target) const;
+  // Replaces the descendant at a non-empty dotted path (it must exist): replace_child on its
+  // parent. With named_modules(), this is how a pass swaps modules anywhere in a tree.
+  void set_submodule(const std::string& target, std::shared_ptr<Module> module);
 
  protected:
   void register_parameter(std::string name, Parameter* parameter);
@@ -80,6 +104,11 @@ class Module {
   void collect_state(const std::string& prefix, StateDict& out) const;
   void prepare_tree(StateDict& dict, const std::string& prefix);
   void repr_into(std::string& out, int indent) const;
+  // The root of named_modules() and get_submodule(): owning when a shared_ptr holds this module.
+  std::shared_ptr<Module> shared_self() const;
+  // Appends the descendants below `prefix`; `seen` (when deduplicating) holds those listed.
+  void collect_modules(const std::string& prefix, std::set<const Module*>* seen,
+                       std::vector<std::pair<std::string, std::shared_ptr<Module>>>& out) const;
 
   bool training_ = true;
   std::vector<std::pair<std::string, Parameter*>> parameters_;

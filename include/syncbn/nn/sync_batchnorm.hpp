@@ -16,6 +16,7 @@
 // training with more than one rank).
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "syncbn/dist/process_group.hpp"
 #include "syncbn/nn/batchnorm.hpp"
@@ -53,7 +54,8 @@ class SyncBatchNorm : public BatchNormBase {
   dist::ProcessGroup& group() const;
 
   std::shared_ptr<dist::ProcessGroup> group_;
-  std::string source_variant_;       // "1d"/"2d"/"3d" when converted from a BatchNorm
+  // OneD/TwoD/ThreeD when converted from a BatchNorm.
+  BatchNormVariant source_variant_ = BatchNormVariant::Any;
   std::int64_t last_input_dim_ = 0;  // to pick a variant when reverting
   bool synced_ = false;              // whether the last forward combined statistics
   std::int64_t global_count_ = 0;    // values per channel across the group, last forward
@@ -65,11 +67,32 @@ class SyncBatchNorm : public BatchNormBase {
 std::shared_ptr<Module> convert_sync_batchnorm(std::shared_ptr<Module> module,
                                                std::shared_ptr<dist::ProcessGroup> group = nullptr);
 
+// The same, keeping the caller's type: a root that is not a BatchNorm is converted in place
+// and returned as it came, so `std::shared_ptr<Sequential> m; m = convert_sync_batchnorm(m, g);`
+// compiles. A BatchNorm root (static type derived from BatchNormBase) returns its
+// SyncBatchNorm, which is the root itself when it already is one.
+template <typename T,
+          typename = std::enable_if_t<std::is_base_of_v<Module, T> && !std::is_same_v<T, Module> &&
+                                      !std::is_base_of_v<BatchNormBase, T>>>
+std::shared_ptr<T> convert_sync_batchnorm(std::shared_ptr<T> module,
+                                          std::shared_ptr<dist::ProcessGroup> group = nullptr) {
+  convert_sync_batchnorm(std::shared_ptr<Module>(module), std::move(group));
+  return module;
+}
+template <typename T, typename = std::enable_if_t<std::is_base_of_v<BatchNormBase, T>>,
+          typename = void>
+std::shared_ptr<SyncBatchNorm> convert_sync_batchnorm(
+    std::shared_ptr<T> module, std::shared_ptr<dist::ProcessGroup> group = nullptr) {
+  return std::static_pointer_cast<SyncBatchNorm>(
+      convert_sync_batchnorm(std::shared_ptr<Module>(std::move(module)), std::move(group)));
+}
+
 // The reverse, for exporting a model trained with SyncBatchNorm: every SyncBatchNorm becomes
 // the plain BatchNorm it came from (see SyncBatchNorm::to_batchnorm).
 std::shared_ptr<Module> revert_sync_batchnorm(std::shared_ptr<Module> module);
 
-// How many SyncBatchNorm layers a tree holds (for logging conversions).
+// How many SyncBatchNorm layers a tree holds (for logging conversions); one shared by several
+// parents counts once, as in modules().
 int count_sync_batchnorm(const Module& module);
 
 }  // namespace syncbn::nn

@@ -58,7 +58,7 @@ class BatchNormBase : public nn::Module {
   double eps() const { return eps_; }
   double momentum() const { return momentum_; }  // unused in inference; kept for repr
   bool relu_fused() const { return relu_; }
-  const std::string& variant() const { return variant_; }  // "2d" or "3d"
+  nn::BatchNormVariant variant() const { return variant_; }  // TwoD or ThreeD
 
   // The output qparams. The scale is held in float32, as PyTorch's buffer, so output_scale()
   // returns the float32 value of what was set.
@@ -69,8 +69,8 @@ class BatchNormBase : public nn::Module {
   void set_output_qparams(double output_scale, std::int64_t output_zero_point);
 
  protected:
-  BatchNormBase(std::int64_t num_features, double eps, double momentum, std::string variant,
-                bool relu);
+  BatchNormBase(std::int64_t num_features, double eps, double momentum,
+                nn::BatchNormVariant variant, bool relu);
   // Accepts PyTorch dicts whose scale / zero_point have shape [1] (from_float stores the
   // observer's 1-element tensors) by reading them as scalars.
   void prepare_load(nn::StateDict& dict, const std::string& prefix) override;
@@ -78,31 +78,34 @@ class BatchNormBase : public nn::Module {
  private:
   std::int64_t num_features_;
   double eps_, momentum_;
-  std::string variant_;
+  nn::BatchNormVariant variant_;
   bool relu_;
 };
 
 class BatchNorm2d : public BatchNormBase {
  public:
   explicit BatchNorm2d(std::int64_t num_features, double eps = 1e-5, double momentum = 0.1)
-      : BatchNormBase(num_features, eps, momentum, "2d", false) {}
+      : BatchNormBase(num_features, eps, momentum, nn::BatchNormVariant::TwoD, false) {}
 };
 class BatchNorm3d : public BatchNormBase {
  public:
   explicit BatchNorm3d(std::int64_t num_features, double eps = 1e-5, double momentum = 0.1)
-      : BatchNormBase(num_features, eps, momentum, "3d", false) {}
+      : BatchNormBase(num_features, eps, momentum, nn::BatchNormVariant::ThreeD, false) {}
 };
 // BatchNorm fused with ReLU: y = max(y, z_out), i.e. ReLU in the real domain.
 class BNReLU2d : public BatchNormBase {
  public:
   explicit BNReLU2d(std::int64_t num_features, double eps = 1e-5, double momentum = 0.1)
-      : BatchNormBase(num_features, eps, momentum, "2d", true) {}
+      : BatchNormBase(num_features, eps, momentum, nn::BatchNormVariant::TwoD, true) {}
 };
 class BNReLU3d : public BatchNormBase {
  public:
   explicit BNReLU3d(std::int64_t num_features, double eps = 1e-5, double momentum = 0.1)
-      : BatchNormBase(num_features, eps, momentum, "3d", true) {}
+      : BatchNormBase(num_features, eps, momentum, nn::BatchNormVariant::ThreeD, true) {}
 };
+
+// Whether PyTorch has a quantized form of bn's class: BatchNorm2d and BatchNorm3d only.
+bool has_quantized_form(const nn::BatchNormBase& bn);
 
 // A quantized copy of a float BatchNorm2d/3d: weight, bias, running stats and eps are copied
 // (affine=false gives weight 1 and bias 0, which is the same map); the output qparams

@@ -219,7 +219,7 @@ std::shared_ptr<ProcessGroup> ThreadedGroup::split(int color, int key) {
 
 }  // namespace
 
-void spawn_ranks(int n, const std::function<void(ProcessGroup&)>& fn) {
+void spawn_ranks(int n, const std::function<void(std::shared_ptr<ProcessGroup>)>& fn) {
   SYNCBN_CHECK(n >= 1, "spawn_ranks: need at least one rank, got ", n);
   auto rv = std::make_shared<Rendezvous>(n);
   std::vector<std::exception_ptr> errors(n);
@@ -229,8 +229,7 @@ void spawn_ranks(int n, const std::function<void(ProcessGroup&)>& fn) {
   for (int r = 0; r < n; ++r) {
     threads.emplace_back([&, r] {
       try {
-        ThreadedGroup group(rv, r);
-        fn(group);
+        fn(std::make_shared<ThreadedGroup>(rv, r));
       } catch (const std::exception& e) {
         {
           std::lock_guard<std::mutex> lock(first_mutex);

@@ -94,13 +94,10 @@ Tensor BasicBlock::backward(const Tensor& grad_output) {
 void resnet_init_(Module& root, Generator& gen, bool zero_init_residual) {
   kaiming_normal_conv_weights_(root, gen);
   if (!zero_init_residual) return;
-  auto zero_bn2 = [](Module& m, auto& self) -> void {
-    if (dynamic_cast<BasicBlock*>(&m) != nullptr)
-      for (auto& [name, p] : m.child("bn2")->named_parameters())
+  for (const auto& module : root.modules())
+    if (auto* block = dynamic_cast<BasicBlock*>(module.get()))
+      for (auto& [name, p] : block->child("bn2")->named_parameters())
         if (name == "weight") p->value.fill_(0.0);
-    for (const auto& [name, child] : m.named_children()) self(*child, self);
-  };
-  zero_bn2(root, zero_bn2);
 }
 
 }  // namespace syncbn::nn

@@ -113,10 +113,11 @@ Tensor Conv2d::backward(const Tensor& grad_output) {
 }
 
 void kaiming_normal_conv_weights_(Module& root, Generator& gen) {
-  if (auto* conv = dynamic_cast<Conv2d*>(&root))
-    init::kaiming_normal_(conv->weight.value, gen, 0.0, init::FanMode::FanOut,
-                          init::Nonlinearity::ReLU);
-  for (const auto& [name, child] : root.named_children()) kaiming_normal_conv_weights_(*child, gen);
+  // modules() order (pre-order), as torchvision's loop: it fixes the draws from `gen`.
+  for (const auto& module : root.modules())
+    if (auto* conv = dynamic_cast<Conv2d*>(module.get()))
+      init::kaiming_normal_(conv->weight.value, gen, 0.0, init::FanMode::FanOut,
+                            init::Nonlinearity::ReLU);
 }
 
 }  // namespace syncbn::nn
