@@ -233,6 +233,21 @@ TEST(SyncBatchNorm, SubGroupsCombineOnlyTheirMembers) {
   });
 }
 
+// spawn_ranks hands each rank an owning pointer: a module may keep its group past fn.
+TEST(SyncBatchNorm, KeepsItsRankGroupAfterSpawnRanksReturns) {
+  std::vector<std::shared_ptr<SyncBatchNorm>> layers(3);
+  dist::spawn_ranks(3, [&](std::shared_ptr<dist::ProcessGroup> group) {
+    layers[group->rank()] = std::make_shared<SyncBatchNorm>(BatchNormOptions(2), group);
+  });
+  for (int r = 0; r < 3; ++r) {
+    ASSERT_NE(layers[r]->process_group(), nullptr);
+    EXPECT_EQ(layers[r]->process_group()->rank(), r);
+    EXPECT_EQ(layers[r]->process_group()->size(), 3);
+    layers[r]->eval();  // local: no collective with the finished threads
+    EXPECT_EQ(layers[r]->forward(Tensor({4, 2})).shape(), (Shape{4, 2}));
+  }
+}
+
 TEST(SyncBatchNorm, WithoutAGroupIsBatchNorm) {
   SyncBatchNorm sync(BatchNormOptions(3));
   BatchNorm2d plain(3);
