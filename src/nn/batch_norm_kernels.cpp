@@ -446,7 +446,7 @@ Tensor grad_input_train(const Tensor& grad_output, const Tensor& input,
                      cover_run(len, [&](std::int64_t i, auto as) {
                        using V = typename decltype(as)::type;
                        if constexpr (std::is_same_v<V, float>) {
-                         dst[i] = static_cast<float>(t.at(dy[at + i], x[at + i]));
+                         dst[i] = static_cast<float>(t.at<double>(dy[at + i], x[at + i]));
                        } else {  // two halves of 8 doubles
                          for (std::int64_t h = 0; h < kLanes; h += 8)
                            store(dst + i + h, narrow(t.at(widen<Doubles8>(dy + at + i + h),
