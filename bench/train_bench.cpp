@@ -31,12 +31,12 @@
 #include <string>
 #include <vector>
 
+#include "syncbn/builders/model.hpp"
 #include "syncbn/config/config.hpp"
 #include "syncbn/data/dataset.hpp"
 #include "syncbn/nn/layers/conv2d.hpp"
 #include "syncbn/threads.hpp"
 #include "syncbn/train/loss.hpp"
-#include "syncbn/train/model_builder.hpp"
 #include "syncbn/train/sgd.hpp"
 
 namespace {
@@ -144,7 +144,7 @@ std::unique_ptr<syncbn::data::Dataset> make_data(const Args& a, const syncbn::co
 
 struct Bench {
   Bench(const Args& a, const syncbn::config::Config& c)
-      : model(syncbn::train::build_model(c.model, c.train.seed)),
+      : model(syncbn::builders::build_model(c.model, c.train.seed)),
         data(make_data(a, c)),
         batch(c.train.batch_size) {
     if (a.per_layer) wrap_leaves(*model, &times);

@@ -2,13 +2,15 @@
 // Evaluates the float model on the test split, calibrates min/max observers on training batches,
 // swaps every BatchNorm2d/3d for a quantized one (quantize before, dequantize after) and
 // evaluates again. One process: it is inference, so there is nothing to distribute.
-#include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <iostream>
 #include <string>
 
+#include "cli.hpp"
+#include "syncbn/builders/data.hpp"
+#include "syncbn/builders/model.hpp"
 #include "syncbn/config/config.hpp"
 #include "syncbn/data/dataset.hpp"
 #include "syncbn/data/sampler.hpp"
@@ -17,8 +19,7 @@
 #include "syncbn/error.hpp"
 #include "syncbn/quant/calibrate.hpp"
 #include "syncbn/threads.hpp"
-#include "syncbn/train/model_builder.hpp"
-#include "syncbn/train/trainer.hpp"
+#include "syncbn/train/inference.hpp"
 
 namespace po = boost::program_options;
 
@@ -53,35 +54,32 @@ po::options_description describe_options(Cli& cli) {
   return o;
 }
 
+const syncbn::launcher::Program kProgram{
+    "syncbn-quantize",
+    "\nSingle process (do not start it under mpirun). Example:\n"
+    "  syncbn-quantize -c configs/fashion_resnet.yaml \\\n"
+    "      --checkpoint runs/fashion_resnet/last.safetensors\n"};
+
+// The ranges the option types cannot express. Throws po::error.
+void check_ranges(const po::variables_map& vm, const Cli& cli) {
+  if (cli.calibration_batches < 1) throw po::error("--calibration-batches must be at least 1");
+  using syncbn::config::kMaxBatchSize, syncbn::config::kMaxThreads;
+  if (vm.count("batch-size") && (cli.batch_size < 1 || cli.batch_size > kMaxBatchSize))
+    throw po::error("--batch-size must be in [1, " + std::to_string(kMaxBatchSize) + "], got " +
+                    std::to_string(cli.batch_size));
+  if (vm.count("limit-test") && cli.limit_test < 0)
+    throw po::error("--limit-test must be 0 or more");
+  // set_num_threads takes an int: 4294967297 would silently become 1 thread.
+  if (vm.count("threads") && (cli.threads < 1 || cli.threads > kMaxThreads))
+    throw po::error("--threads must be in [1, " + std::to_string(kMaxThreads) + "], got " +
+                    std::to_string(cli.threads));
+}
+
 // Returns the exit code when the command line ends the program (help, usage error), else -1.
 int parse_cli(int argc, char** argv, Cli& cli) {
-  po::options_description options = describe_options(cli);
-  po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, options), vm);
-    if (vm.count("help")) {
-      std::cout << options << "\nSingle process (do not start it under mpirun). Example:\n"
-                << "  syncbn-quantize -c configs/fashion_resnet.yaml \\\n"
-                << "      --checkpoint runs/fashion_resnet/last.safetensors\n";
-      return 0;
-    }
-    po::notify(vm);
-    if (cli.calibration_batches < 1) throw po::error("--calibration-batches must be at least 1");
-    using syncbn::config::kMaxBatchSize, syncbn::config::kMaxThreads;
-    if (vm.count("batch-size") && (cli.batch_size < 1 || cli.batch_size > kMaxBatchSize))
-      throw po::error("--batch-size must be in [1, " + std::to_string(kMaxBatchSize) + "], got " +
-                      std::to_string(cli.batch_size));
-    if (vm.count("limit-test") && cli.limit_test < 0)
-      throw po::error("--limit-test must be 0 or more");
-    // set_num_threads takes an int: 4294967297 would silently become 1 thread.
-    if (vm.count("threads") && (cli.threads < 1 || cli.threads > kMaxThreads))
-      throw po::error("--threads must be in [1, " + std::to_string(kMaxThreads) + "], got " +
-                      std::to_string(cli.threads));
-  } catch (const po::error& e) {
-    std::cerr << "syncbn-quantize: " << e.what() << " (see --help)\n";
-    return 2;
-  }
-  return -1;
+  return syncbn::launcher::parse_command_line(
+      argc, argv, kProgram, describe_options(cli),
+      [&cli](const po::variables_map& vm) { check_ranges(vm, cli); });
 }
 
 double seconds_since(Clock::time_point start) {
@@ -104,16 +102,6 @@ std::int64_t calibrate(syncbn::nn::Module& model, const syncbn::data::Dataset& t
   return images;
 }
 
-void check_fits(const syncbn::config::Config& c, const syncbn::data::Dataset& d) {
-  const auto& in = c.model.input;
-  SYNCBN_CHECK_AS(syncbn::ConfigError,
-                  d.sample_shape() == syncbn::Shape({in[0], in[1], in[2]}) &&
-                      d.num_classes() == c.model.num_classes,
-                  c.source, ": the data set's samples ", syncbn::shape_str(d.sample_shape()),
-                  " with ", d.num_classes(), " classes do not fit model.input ",
-                  syncbn::shape_str({in[0], in[1], in[2]}), " with ", c.model.num_classes);
-}
-
 struct Results {
   syncbn::train::Evaluation fp, q;
   double fp_secs = 0, calib_secs = 0, q_secs = 0;
@@ -127,9 +115,9 @@ Results quantize_and_compare(syncbn::nn::Module& model, const syncbn::config::Co
   Results r;
   r.batch_size = cli.batch_size > 0 ? cli.batch_size : c.train.batch_size;
   const std::int64_t limit_test = cli.limit_test >= 0 ? cli.limit_test : c.data.limit_test;
-  const auto train = syncbn::train::make_dataset(c, syncbn::data::Split::Train);
-  const auto test = syncbn::train::make_dataset(c, syncbn::data::Split::Test);
-  check_fits(c, *train);
+  const auto train = syncbn::builders::make_dataset(c, syncbn::data::Split::Train);
+  const auto test = syncbn::builders::make_dataset(c, syncbn::data::Split::Test);
+  syncbn::builders::check_fits(c, *train);
   auto group = syncbn::dist::make_local_group();
   std::cout << "evaluating the float model..." << std::endl;
   auto start = Clock::now();
@@ -169,14 +157,13 @@ void report(const Results& r) {
   std::fflush(stdout);
 }
 
-int run(const Cli& cli) {
-  const syncbn::config::Config c = syncbn::config::load_config(cli.config_path);
+int run(const Cli& cli, const syncbn::config::Config& c) {
   syncbn::set_num_threads(static_cast<int>(cli.threads > 0 ? cli.threads : c.train.threads));
-  auto model = syncbn::train::build_model(c.model, c.train.seed);
+  auto model = syncbn::builders::build_model(c.model, c.train.seed);
   syncbn::train::load_model_state(cli.checkpoint, *model);
   syncbn::quant::quantizable_batchnorms(*model);  // fail before the float evaluation
   std::cout << "syncbn-quantize: " << cli.checkpoint << " (" << c.source << ", norm "
-            << c.model.norm << ")" << std::endl;
+            << syncbn::config::to_string(c.model.norm) << ")" << std::endl;
   report(quantize_and_compare(*model, c, cli));
   return 0;
 }
@@ -186,12 +173,17 @@ int run(const Cli& cli) {
 int main(int argc, char** argv) {
   Cli cli;
   if (const int code = parse_cli(argc, argv, cli); code >= 0) return code;
+  syncbn::config::Config config;
+  if (const int code =
+          syncbn::launcher::load_config_before_launch(kProgram, cli.config_path, {}, config);
+      code >= 0)
+    return code;
   const std::string launcher = syncbn::dist::detect_launcher(syncbn::dist::launch_environment());
   if (!launcher.empty())
     std::cerr << "syncbn-quantize: note: started by a parallel launcher (" << launcher
               << "); this tool does not communicate, so every process repeats the whole job\n";
   try {
-    return run(cli);
+    return run(cli, config);
   } catch (const syncbn::ConfigError& e) {
     std::cerr << "syncbn-quantize: config error: " << e.what() << "\n";
     return 2;

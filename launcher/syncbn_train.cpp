@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <boost/program_options.hpp>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -11,6 +10,7 @@
 #include <iostream>
 #include <memory>
 
+#include "cli.hpp"
 #include "syncbn/config/config.hpp"
 #include "syncbn/dist/default_group.hpp"
 #include "syncbn/dist/environment.hpp"
@@ -140,28 +140,19 @@ po::options_description describe_options(Cli& cli) {
   return o;
 }
 
+const syncbn::launcher::Program& program() {
+  static const syncbn::launcher::Program p{
+      "syncbn-train", std::string("\nExamples:\n") +
+                          "  syncbn-train --config configs/fashion_resnet.yaml\n"
+                          "  mpirun -np 2 syncbn-train -c configs/tiny.yaml --epochs 1\n"
+                          "  launcher/launch.sh -n 4 configs/fashion_resnet.yaml --norm batch\n" +
+                          kSignalsAndErrorsHelp};
+  return p;
+}
+
 // Returns the exit code when the command line ends the program (help, usage error), else -1.
 int parse_cli(int argc, char** argv, Cli& cli) {
-  po::options_description options = describe_options(cli);
-  po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, options), vm);
-    if (vm.count("help")) {
-      std::cout << options << "\nExamples:\n"
-                << "  syncbn-train --config configs/fashion_resnet.yaml\n"
-                << "  mpirun -np 2 syncbn-train -c configs/tiny.yaml --epochs 1\n"
-                << "  launcher/launch.sh -n 4 configs/fashion_resnet.yaml --norm batch\n"
-                << kSignalsAndErrorsHelp;
-      return 0;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    // Every rank of a launched job sees the same command line: print it once.
-    if (syncbn::dist::launcher_rank(syncbn::dist::launch_environment()) == 0)
-      std::cerr << "syncbn-train: " << e.what() << " (see --help)\n";
-    return 2;
-  }
-  return -1;
+  return syncbn::launcher::parse_command_line(argc, argv, program(), describe_options(cli));
 }
 
 bool show_progress_bar(const std::string& mode) {
@@ -192,17 +183,13 @@ int run(const Cli& cli, const syncbn::config::Config& config, syncbn::dist::Envi
 // Everything that can be refused before MPI starts is checked here, where every rank of a
 // launched job fails alike: so one copy of the message (the launcher's rank 0), exit 2.
 int check_before_launch(const Cli& cli, syncbn::config::Config& config) {
-  const bool first = syncbn::dist::launcher_rank(syncbn::dist::launch_environment()) == 0;
-  try {
-    config = syncbn::config::load_config(cli.config_path, cli.overrides);
-    show_progress_bar(cli.progress);
-    syncbn::dist::resolve_backend(cli.backend, syncbn::dist::launch_environment());
-  } catch (const syncbn::ConfigError& e) {
-    if (first) std::cerr << "syncbn-train: config error: " << e.what() << "\n";
-    return 2;
-  }
-  if (!cli.print_config) return -1;
-  if (first) std::cout << syncbn::config::to_yaml(config) << "\n";
+  const int code = syncbn::launcher::load_config_before_launch(
+      program(), cli.config_path, cli.overrides, config, [&cli] {
+        show_progress_bar(cli.progress);
+        syncbn::dist::resolve_backend(cli.backend, syncbn::dist::launch_environment());
+      });
+  if (code >= 0 || !cli.print_config) return code;
+  if (syncbn::launcher::prints_for_the_job()) std::cout << syncbn::config::to_yaml(config) << "\n";
   return 0;
 }
 

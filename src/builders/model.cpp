@@ -1,11 +1,11 @@
-#include "syncbn/train/model_builder.hpp"
+#include "syncbn/builders/model.hpp"
 
 #include "syncbn/error.hpp"
 #include "syncbn/nn/batchnorm.hpp"
 #include "syncbn/nn/groupnorm.hpp"
 #include "syncbn/nn/layers/layers.hpp"
 
-namespace syncbn::train {
+namespace syncbn::builders {
 namespace {
 
 // norm: none. Holds nothing, passes everything through.
@@ -19,7 +19,7 @@ class Identity : public nn::Module {
 nn::BatchNormOptions bn_options(const config::ModelConfig& m, std::int64_t channels) {
   auto o = nn::BatchNormOptions(channels).eps(m.bn_eps);
   o.momentum(m.bn_momentum < 0 ? std::nullopt : std::optional<double>(m.bn_momentum));
-  return o.track_running_stats(m.norm != "batch_no_running_stats");
+  return o.track_running_stats(m.norm.kind != config::NormKind::BatchNoRunningStats);
 }
 
 std::shared_ptr<nn::Module> stage(std::int64_t& inplanes, const config::StageConfig& s,
@@ -35,15 +35,22 @@ std::shared_ptr<nn::Module> stage(std::int64_t& inplanes, const config::StageCon
 }  // namespace
 
 nn::NormFactory norm_factory(const config::ModelConfig& m) {
-  if (m.norm == "none") return [](std::int64_t) { return std::make_shared<Identity>(); };
-  if (m.norm.rfind("group:", 0) == 0) {
-    const std::int64_t groups = std::stoll(m.norm.substr(6));
-    return [groups](std::int64_t channels) -> std::shared_ptr<nn::Module> {
-      SYNCBN_CHECK_AS(ConfigError, channels % groups == 0, "model.norm: group:", groups,
-                      " does not divide a layer with ", channels,
-                      " channels; pick G dividing every stage's channels");
-      return std::make_shared<nn::GroupNorm>(groups, channels);
-    };
+  switch (m.norm.kind) {
+    case config::NormKind::None:
+      return [](std::int64_t) { return std::make_shared<Identity>(); };
+    case config::NormKind::Group:
+      SYNCBN_CHECK_AS(ConfigError, m.norm.groups > 0, "model.norm: group:", m.norm.groups,
+                      ": expected G > 0");
+      return [groups = m.norm.groups](std::int64_t channels) -> std::shared_ptr<nn::Module> {
+        SYNCBN_CHECK_AS(ConfigError, channels % groups == 0, "model.norm: group:", groups,
+                        " does not divide a layer with ", channels,
+                        " channels; pick G dividing every stage's channels");
+        return std::make_shared<nn::GroupNorm>(groups, channels);
+      };
+    case config::NormKind::Batch:
+    case config::NormKind::SyncBatch:
+    case config::NormKind::BatchNoRunningStats:
+      break;
   }
   return [m](std::int64_t channels) {
     return std::make_shared<nn::BatchNorm2d>(bn_options(m, channels));
@@ -72,4 +79,4 @@ std::shared_ptr<nn::Module> build_model(const config::ModelConfig& m, std::uint6
   return net;
 }
 
-}  // namespace syncbn::train
+}  // namespace syncbn::builders

@@ -7,7 +7,6 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
-#include <stdexcept>
 
 #include "yaml_reader.hpp"
 
@@ -49,44 +48,26 @@ Check<double> positive(double high = std::numeric_limits<double>::max()) {  // (
 std::string non_empty_path(const std::string& v) {
   return v.empty() ? "a non-empty path" : "";
 }
-std::function<std::string(const std::string&)> one_of(std::vector<std::string> names) {
-  return [names](const std::string& v) {
-    std::string all;
-    for (const auto& n : names) {
-      if (v == n) return std::string();
-      all += (all.empty() ? "" : " | ") + n;
-    }
-    return "one of " + all;
-  };
-}
 
-std::string valid_norm(const std::string& v) {
-  const std::string expected =
-      "batch | sync_batch | group:G (G > 0) | batch_no_running_stats | none";
-  if (v == "batch" || v == "sync_batch" || v == "batch_no_running_stats" || v == "none") return "";
-  if (v.rfind("group:", 0) != 0 || v.size() == 6 ||
-      v.find_first_not_of("0123456789", 6) != std::string::npos)
-    return expected;
-  // All digits, but std::stoll throws std::out_of_range past 2^63-1, which escaped as a
-  // non-syncbn exception: such a G is a bad value like any other (the model builder parses G
-  // with std::stoll too, so it must fit).
-  try {
-    return std::stoll(v.substr(6)) > 0 ? "" : expected;
-  } catch (const std::out_of_range&) {
-    return expected;
-  }
+// Reads a key that names a kind: `parse` turns the text into the enum, once, here; text it does
+// not know is refused with `expected` (the names the key takes).
+template <typename Kind>
+void read_kind(MapReader& r, const std::string& key, Kind& out,
+               std::optional<Kind> (*parse)(const std::string&), const std::string& expected) {
+  std::string written = to_string(out);
+  r.read<std::string>(key, written, [&](const std::string& v) { return parse(v) ? "" : expected; });
+  out = *parse(written);
 }
 
 // group:G splits the channels of every normalised layer into G groups: the stem's and those of
 // each stage (its blocks and downsample have the stage's channels). Checked here so that the
 // mistake is reported with the line of model.norm, before any process starts.
 void check_groups(const MapReader& r, const ModelConfig& m) {
-  if (m.norm.rfind("group:", 0) != 0) return;
-  const std::int64_t groups = std::stoll(m.norm.substr(6));  // valid_norm made sure it fits
+  if (m.norm.kind != NormKind::Group) return;
   auto check = [&](std::int64_t channels, const std::string& key) {
-    if (channels % groups != 0)
-      r.fail("norm", m.norm + " does not divide " + key + " (" + std::to_string(channels) +
-                         "); choose G dividing every channel count");
+    if (channels % m.norm.groups != 0)
+      r.fail("norm", to_string(m.norm) + " does not divide " + key + " (" +
+                         std::to_string(channels) + "); choose G dividing every channel count");
   };
   check(m.stem_channels, "model.stem_channels");
   for (std::size_t i = 0; i < m.stages.size(); ++i)
@@ -115,7 +96,8 @@ void read_model(MapReader r, ModelConfig& m) {
     return ok ? "" : std::string("[C, H, W] with positive sizes");
   });
   r.read<std::int64_t>("num_classes", m.num_classes, at_least<std::int64_t>(2));
-  r.read<std::string>("norm", m.norm, valid_norm);
+  read_kind(r, "norm", m.norm, parse_norm,
+            "batch | sync_batch | group:G (G > 0) | batch_no_running_stats | none");
   r.read<std::int64_t>("stem_channels", m.stem_channels, at_least<std::int64_t>(1));
   read_stages(r, m);
   r.read<double>("dropout", m.dropout, in_range(0, 1));
@@ -128,7 +110,7 @@ void read_model(MapReader r, ModelConfig& m) {
 }
 
 void read_data(MapReader r, DataConfig& d) {
-  r.read<std::string>("dataset", d.dataset, one_of({"fashion_mnist", "synthetic"}));
+  read_kind(r, "dataset", d.dataset, parse_dataset, "one of fashion_mnist | synthetic");
   r.read<std::string>("dir", d.dir);
   r.read<bool>("augment", d.augment);
   r.read<std::int64_t>("synthetic_train_size", d.synthetic_train_size,
@@ -149,7 +131,7 @@ void read_optimizer(MapReader r, OptimizerConfig& o) {
 }
 
 void read_schedule(MapReader r, ScheduleConfig& s) {
-  r.read<std::string>("name", s.name, one_of({"cosine", "step", "constant"}));
+  read_kind(r, "name", s.name, parse_schedule, "one of cosine | step | constant");
   r.read<double>("warmup_epochs", s.warmup_epochs, between<double>(0, kMaxWarmupEpochs));
   r.read<std::int64_t>("step_size", s.step_size, at_least<std::int64_t>(1));
   r.read<double>("gamma", s.gamma, at_least<double>(0));

@@ -19,7 +19,7 @@ std::string to_yaml(const Config& c) {
   out << YAML::Key << "name" << YAML::Value << c.model.name;
   out << YAML::Key << "input" << YAML::Value << YAML::Flow << c.model.input;
   out << YAML::Key << "num_classes" << YAML::Value << c.model.num_classes;
-  out << YAML::Key << "norm" << YAML::Value << c.model.norm;
+  out << YAML::Key << "norm" << YAML::Value << to_string(c.model.norm);
   out << YAML::Key << "stem_channels" << YAML::Value << c.model.stem_channels;
   out << YAML::Key << "stages" << YAML::Value << YAML::BeginSeq;
   for (const auto& s : c.model.stages)
@@ -31,7 +31,7 @@ std::string to_yaml(const Config& c) {
   out << YAML::Key << "bn_momentum" << YAML::Value << number(c.model.bn_momentum);
   out << YAML::Key << "bn_eps" << YAML::Value << number(c.model.bn_eps) << YAML::EndMap;
   out << YAML::Key << "data" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "dataset" << YAML::Value << c.data.dataset << YAML::Key << "dir"
+  out << YAML::Key << "dataset" << YAML::Value << to_string(c.data.dataset) << YAML::Key << "dir"
       << YAML::Value << c.data.dir;
   out << YAML::Key << "augment" << YAML::Value << c.data.augment;
   out << YAML::Key << "synthetic_train_size" << YAML::Value << c.data.synthetic_train_size;
@@ -44,10 +44,10 @@ std::string to_yaml(const Config& c) {
       << c.optimizer.nesterov << YAML::Key << "weight_decay" << YAML::Value
       << number(c.optimizer.weight_decay) << YAML::EndMap;
   out << YAML::Key << "schedule" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "name" << YAML::Value << c.schedule.name << YAML::Key << "warmup_epochs"
-      << YAML::Value << number(c.schedule.warmup_epochs) << YAML::Key << "step_size" << YAML::Value
-      << c.schedule.step_size << YAML::Key << "gamma" << YAML::Value << number(c.schedule.gamma)
-      << YAML::EndMap;
+  out << YAML::Key << "name" << YAML::Value << to_string(c.schedule.name) << YAML::Key
+      << "warmup_epochs" << YAML::Value << number(c.schedule.warmup_epochs) << YAML::Key
+      << "step_size" << YAML::Value << c.schedule.step_size << YAML::Key << "gamma" << YAML::Value
+      << number(c.schedule.gamma) << YAML::EndMap;
   out << YAML::Key << "train" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "batch_size" << YAML::Value << c.train.batch_size << YAML::Key << "epochs"
       << YAML::Value << c.train.epochs << YAML::Key << "max_steps" << YAML::Value

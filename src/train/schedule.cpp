@@ -10,13 +10,17 @@ namespace {
 constexpr double kPi = 3.14159265358979323846;
 }  // namespace
 
-ScheduleKind schedule_kind_from_string(const std::string& name) {
-  if (name == "constant") return ScheduleKind::Constant;
-  if (name == "step") return ScheduleKind::Step;
-  if (name == "multistep" || name == "multi_step") return ScheduleKind::MultiStep;
-  if (name == "cosine") return ScheduleKind::Cosine;
-  throw ConfigError("unknown lr schedule '" + name +
-                    "' (expected constant, step, multistep or cosine)");
+ScheduleKind schedule_kind(config::ScheduleKind kind) {
+  switch (kind) {
+    case config::ScheduleKind::Constant:
+      return ScheduleKind::Constant;
+    case config::ScheduleKind::Step:
+      return ScheduleKind::Step;
+    case config::ScheduleKind::Cosine:
+      return ScheduleKind::Cosine;
+  }
+  throw ValueError("schedule_kind: not a config::ScheduleKind value: " +
+                   std::to_string(static_cast<int>(kind)));
 }
 
 const char* schedule_kind_name(ScheduleKind kind) {

@@ -11,6 +11,8 @@
 
 #include "checkpoint.hpp"
 #include "reporter.hpp"
+#include "syncbn/builders/data.hpp"
+#include "syncbn/builders/model.hpp"
 #include "syncbn/data/dataset.hpp"
 #include "syncbn/data/sampler.hpp"
 #include "syncbn/error.hpp"
@@ -19,7 +21,6 @@
 #include "syncbn/threads.hpp"
 #include "syncbn/train/gradient_sync.hpp"
 #include "syncbn/train/loss.hpp"
-#include "syncbn/train/model_builder.hpp"
 #include "syncbn/train/schedule.hpp"
 
 namespace syncbn::train {
@@ -27,63 +28,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr std::int64_t kEvalBatch = 500;
 
-// The test split of the synthetic data: the samples after the training ones, drawn from the same
-// class patterns (a different seed would draw different patterns and make the test meaningless).
-class SyntheticTestSplit : public data::Dataset {
- public:
-  SyntheticTestSplit(data::SyntheticDatasetOptions all, std::int64_t offset, std::int64_t size)
-      : all_(all), offset_(offset), size_(size) {}
-  std::int64_t size() const override { return size_; }
-  std::int64_t num_classes() const override { return all_.num_classes(); }
-  Shape sample_shape() const override { return all_.sample_shape(); }
-  data::Batch get_batch(const std::vector<std::int64_t>& indices) const override {
-    check_indices(indices);
-    std::vector<std::int64_t> shifted(indices);
-    for (auto& i : shifted) i += offset_;
-    return all_.get_batch(shifted);
-  }
-
- private:
-  data::SyntheticDataset all_;
-  std::int64_t offset_, size_;
-};
-
-}  // namespace
-
-std::unique_ptr<data::Dataset> make_dataset(const config::Config& c, data::Split split) {
-  const bool train = split == data::Split::Train;
-  if (c.data.dataset == "synthetic") {
-    const auto& in = c.model.input;
-    auto options = data::SyntheticDatasetOptions()
-                       .size(c.data.synthetic_train_size + c.data.synthetic_test_size)
-                       .num_classes(c.model.num_classes)
-                       .sample_shape({in[0], in[1], in[2]})
-                       .seed(c.train.seed);
-    if (train)
-      return std::make_unique<data::SyntheticDataset>(options.size(c.data.synthetic_train_size));
-    return std::make_unique<SyntheticTestSplit>(options, c.data.synthetic_train_size,
-                                                c.data.synthetic_test_size);
-  }
-  return std::make_unique<data::FashionMnist>(data::FashionMnistOptions()
-                                                  .root(c.data.dir)
-                                                  .split(split)
-                                                  .augment(train && c.data.augment)
-                                                  .seed(c.train.seed));
-}
-
-namespace {
-void check_fits(const config::Config& c, const data::Dataset& d) {
-  const Shape want{c.model.input[0], c.model.input[1], c.model.input[2]};
-  SYNCBN_CHECK_AS(ConfigError, d.sample_shape() == want, c.source, ": model.input is ",
-                  shape_str(want), " but data set '", c.data.dataset, "' has samples of shape ",
-                  shape_str(d.sample_shape()));
-  SYNCBN_CHECK_AS(ConfigError, d.num_classes() == c.model.num_classes, c.source,
-                  ": model.num_classes is ", c.model.num_classes, " but data set '", c.data.dataset,
-                  "' has ", d.num_classes(), " classes");
-}
-
 LrSchedule make_schedule(const config::Config& c) {
-  auto o = ScheduleOptions(c.optimizer.lr, schedule_kind_from_string(c.schedule.name))
+  auto o = ScheduleOptions(c.optimizer.lr, schedule_kind(c.schedule.name))
                .step_size(c.schedule.step_size)
                .gamma(c.schedule.gamma)
                .t_max(static_cast<double>(c.train.epochs))
@@ -156,11 +102,11 @@ TrainingRun::TrainingRun(const config::Config& c, std::shared_ptr<dist::ProcessG
       reporter_(options.log, options.progress_bar, options.log ? metrics_path(c) : "",
                 !options.resume_from.empty()) {
   set_num_threads(static_cast<int>(c.train.threads));
-  train_data_ = make_dataset(c, data::Split::Train);
-  test_data_ = make_dataset(c, data::Split::Test);
-  check_fits(c, *train_data_);
-  model_ = build_model(c.model, c.train.seed);
-  if (c.model.norm == "sync_batch" && world_->size() > 1)
+  train_data_ = builders::make_dataset(c, data::Split::Train);
+  test_data_ = builders::make_dataset(c, data::Split::Test);
+  builders::check_fits(c, *train_data_);
+  model_ = builders::build_model(c.model, c.train.seed);
+  if (c.model.norm.kind == config::NormKind::SyncBatch && world_->size() > 1)
     model_ = nn::convert_sync_batchnorm(model_, world_);
   summary_.sync_layers = nn::count_sync_batchnorm(*model_);
   summary_.world_size = world_->size();
@@ -178,11 +124,12 @@ TrainingRun::TrainingRun(const config::Config& c, std::shared_ptr<dist::ProcessG
                       .seed(c.train.seed)
                       .batch_size(c.train.batch_size));
   // An empty training set would "train" 0 steps per epoch, report done and exit 0.
-  SYNCBN_CHECK_AS(ConfigError, sampler_->steps_per_epoch() > 0, c.source,
-                  ": the training split of data.dataset '", c.data.dataset, "'",
-                  c.data.dataset == "synthetic" ? "" : " in data.dir '" + c.data.dir + "'", " has ",
-                  train_size, " samples (data.limit_train ", c.data.limit_train,
-                  "): nothing to train on");
+  SYNCBN_CHECK_AS(
+      ConfigError, sampler_->steps_per_epoch() > 0, c.source,
+      ": the training split of data.dataset '", config::to_string(c.data.dataset), "'",
+      c.data.dataset == config::DatasetKind::Synthetic ? "" : " in data.dir '" + c.data.dir + "'",
+      " has ", train_size, " samples (data.limit_train ", c.data.limit_train,
+      "): nothing to train on");
   grad_sync_ = std::make_unique<GradientSync>(
       model_->named_parameters(), static_cast<std::size_t>(c.train.bucket_mb * (1 << 20)));
   if (world_->rank() == 0)  // only rank 0 writes checkpoints, and it has not started yet
@@ -195,7 +142,7 @@ TrainingRun::TrainingRun(const config::Config& c, std::shared_ptr<dist::ProcessG
 }
 
 Summary TrainingRun::run() {
-  reporter_.line("model: " + c_.model.name + ", norm " + c_.model.norm + ", " +
+  reporter_.line("model: " + c_.model.name + ", norm " + config::to_string(c_.model.norm) + ", " +
                  std::to_string(summary_.sync_layers) + " SyncBatchNorm layers, world size " +
                  std::to_string(world_->size()) + ", " +
                  std::to_string(sampler_->steps_per_epoch()) + " steps per epoch of " +

@@ -59,10 +59,10 @@ TEST(LrSchedule, LinearWarmupMultipliesTheSchedule) {
 }
 
 TEST(LrSchedule, KindNamesAndErrors) {
-  EXPECT_EQ(schedule_kind_from_string("cosine"), ScheduleKind::Cosine);
-  EXPECT_EQ(schedule_kind_from_string("multi_step"), ScheduleKind::MultiStep);
+  EXPECT_EQ(schedule_kind(config::ScheduleKind::Cosine), ScheduleKind::Cosine);
+  EXPECT_EQ(schedule_kind(config::ScheduleKind::Step), ScheduleKind::Step);
+  EXPECT_EQ(schedule_kind(config::ScheduleKind::Constant), ScheduleKind::Constant);
   EXPECT_STREQ(schedule_kind_name(ScheduleKind::Step), "step");
-  EXPECT_THROW(schedule_kind_from_string("linear"), ConfigError);
   EXPECT_THROW(LrSchedule(ScheduleOptions(0.1, ScheduleKind::Cosine)), ConfigError);
   EXPECT_THROW(LrSchedule(ScheduleOptions(0.1, ScheduleKind::Step).step_size(0)), ConfigError);
   EXPECT_THROW(LrSchedule(ScheduleOptions(0.1, ScheduleKind::MultiStep).milestones({5, 3})),

@@ -8,13 +8,13 @@
 #include <vector>
 
 #include "support/test_util.hpp"
+#include "syncbn/builders/data.hpp"
+#include "syncbn/builders/model.hpp"
 #include "syncbn/config/config.hpp"
 #include "syncbn/data/dataset.hpp"
 #include "syncbn/error.hpp"
 #include "syncbn/nn/batchnorm.hpp"
 #include "syncbn/quant/calibrate.hpp"
-#include "syncbn/train/model_builder.hpp"
-#include "syncbn/train/trainer.hpp"
 
 namespace syncbn::quant::testing {
 
@@ -43,7 +43,7 @@ train: {batch_size: 16, seed: 3}
 
 // Training batches of 16 images, in order.
 inline std::vector<Tensor> train_batches(const config::Config& c, std::int64_t count) {
-  const auto data = train::make_dataset(c, data::Split::Train);
+  const auto data = builders::make_dataset(c, data::Split::Train);
   std::vector<Tensor> out;
   for (std::int64_t b = 0; b < count; ++b) {
     std::vector<std::int64_t> idx;
@@ -58,7 +58,7 @@ inline std::vector<Tensor> train_batches(const config::Config& c, std::int64_t c
 // BatchNorm would start as the identity map (weight 1, bias 0, mean 0, var 1).
 inline std::shared_ptr<nn::Module> tiny_model(const std::string& norm) {
   const config::Config c = tiny_config(norm);
-  auto model = train::build_model(c.model, c.train.seed);
+  auto model = builders::build_model(c.model, c.train.seed);
   std::mt19937 gen(7);
   std::uniform_real_distribution<float> u(-0.5f, 0.5f);
   for (auto& [name, p] : model->named_parameters()) {

@@ -4,13 +4,16 @@
 
 #include <filesystem>
 
+#include "syncbn/builders/data.hpp"
+#include "syncbn/builders/model.hpp"
 #include "syncbn/data/dataset.hpp"
 #include "syncbn/dist/local.hpp"
-#include "syncbn/train/model_builder.hpp"
 #include "syncbn/train/trainer.hpp"
 
 namespace syncbn::train {
 namespace {
+using builders::build_model;
+using builders::make_dataset;
 
 const char* kTiny = R"(
 model: {input: [1, 8, 8], num_classes: 4, stem_channels: 8, norm: batch,

@@ -14,15 +14,16 @@
 #include <sstream>
 
 #include "support/test_util.hpp"
+#include "syncbn/builders/model.hpp"
 #include "syncbn/dist/local.hpp"
 #include "syncbn/error.hpp"
 #include "syncbn/io/safetensors.hpp"
 #include "syncbn/train/gradient_sync.hpp"
-#include "syncbn/train/model_builder.hpp"
 #include "syncbn/train/trainer.hpp"
 
 namespace syncbn::train {
 namespace {
+using builders::build_model;
 
 const char* kTiny = R"(
 model: {input: [1, 8, 8], num_classes: 4, stem_channels: 8,

@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <limits>
+#include <optional>
+
 #include "syncbn/config/config.hpp"
 #include "syncbn/error.hpp"
 
@@ -17,7 +21,9 @@ std::string error_of(const std::string& yaml, const Overrides& overrides = {}) {
 
 TEST(Config, DefaultsWhenEmpty) {
   Config c = parse_config("", "empty.yaml");
-  EXPECT_EQ(c.model.norm, "sync_batch");
+  EXPECT_EQ(c.model.norm, (Norm{NormKind::SyncBatch, 0}));
+  EXPECT_EQ(c.data.dataset, DatasetKind::FashionMnist);
+  EXPECT_EQ(c.schedule.name, ScheduleKind::Cosine);
   EXPECT_EQ(c.train.batch_size, 64);
   EXPECT_EQ(c.model.stages.size(), 3u);
 }
@@ -34,10 +40,11 @@ schedule: {name: step, step_size: 3}
 train: {batch_size: 8, epochs: 2, seed: 7}
 )",
                           "x.yaml");
-  EXPECT_EQ(c.model.norm, "group:4");
+  EXPECT_EQ(c.model.norm, (Norm{NormKind::Group, 4}));
   ASSERT_EQ(c.model.stages.size(), 1u);
   EXPECT_EQ(c.model.stages[0].blocks, 2);
-  EXPECT_EQ(c.data.dataset, "synthetic");
+  EXPECT_EQ(c.data.dataset, DatasetKind::Synthetic);
+  EXPECT_EQ(c.schedule.name, ScheduleKind::Step);
   EXPECT_FALSE(c.optimizer.nesterov);
   EXPECT_EQ(c.schedule.step_size, 3);
   EXPECT_EQ(c.train.seed, 7u);
@@ -64,6 +71,65 @@ TEST(Config, WrongTypesAndRangesNameKeyAndLine) {
   EXPECT_NE(error_of("model: 3\n").find("model: expected a mapping"), std::string::npos);
 }
 
+// The kinds' text is parsed once, at load; each name the file may use reads back as written.
+TEST(Config, KindNamesParseAndPrintAsWritten) {
+  for (const char* text :
+       {"batch", "sync_batch", "group:1", "group:16", "batch_no_running_stats", "none"}) {
+    const std::optional<Norm> norm = parse_norm(text);
+    ASSERT_TRUE(norm.has_value()) << text;
+    EXPECT_EQ(to_string(*norm), text);
+  }
+  EXPECT_EQ(*parse_norm("group:16"), (Norm{NormKind::Group, 16}));
+  EXPECT_EQ(*parse_norm("group:9223372036854775807"),
+            (Norm{NormKind::Group, std::numeric_limits<std::int64_t>::max()}));
+  EXPECT_EQ(*parse_norm("batch_no_running_stats"), (Norm{NormKind::BatchNoRunningStats, 0}));
+  for (const char* bad : {"", "Batch", "layer", "group", "group:", "group:0", "group:-2",
+                          "group:+2", "group: 2", "group:2x", "group:9223372036854775808"})
+    EXPECT_FALSE(parse_norm(bad).has_value()) << bad;
+  for (auto kind : {DatasetKind::FashionMnist, DatasetKind::Synthetic})
+    EXPECT_EQ(parse_dataset(to_string(kind)), kind);
+  EXPECT_STREQ(to_string(DatasetKind::FashionMnist), "fashion_mnist");
+  EXPECT_FALSE(parse_dataset("cifar10").has_value());
+  for (auto kind : {ScheduleKind::Cosine, ScheduleKind::Step, ScheduleKind::Constant})
+    EXPECT_EQ(parse_schedule(to_string(kind)), kind);
+  EXPECT_STREQ(to_string(ScheduleKind::Constant), "constant");
+  EXPECT_FALSE(parse_schedule("multistep").has_value());
+}
+
+TEST(Config, KindErrorsListTheNames) {
+  EXPECT_NE(error_of("schedule:\n  name: linear\n")
+                .find("test.yaml:2: schedule.name: expected one of cosine | step | constant, got "
+                      "'linear'"),
+            std::string::npos)
+      << error_of("schedule:\n  name: linear\n");
+  EXPECT_NE(error_of("data: {dataset: cifar10}\n")
+                .find("data.dataset: expected one of fashion_mnist | synthetic, got 'cifar10'"),
+            std::string::npos);
+  for (const char* norm : {"group:0", "group:99999999999999999999"})
+    EXPECT_NE(error_of(std::string("model: {norm: '") + norm + "'}\n")
+                  .find(std::string("model.norm: expected batch | sync_batch | group:G (G > 0) | "
+                                    "batch_no_running_stats | none, got '") +
+                        norm + "'"),
+              std::string::npos)
+        << norm;
+}
+
+// to_yaml is stored in checkpoints and compared on resume: the kinds print as the file wrote
+// them. The text below is what to_yaml printed when the kinds were strings.
+TEST(Config, ToYamlWritesKindsAsTheFileDoes) {
+  const std::string yaml =
+      to_yaml(parse_config("model: {norm: 'group:8', stem_channels: 8, stages: [{channels: 16}]}\n"
+                           "data: {dataset: synthetic}\nschedule: {name: constant}\n",
+                           "t.yaml"));
+  for (const char* line :
+       {"\n  norm: group:8\n", "\n  dataset: synthetic\n", "\nschedule:\n  name: constant\n"})
+    EXPECT_NE(yaml.find(line), std::string::npos) << line << " in\n" << yaml;
+  const std::string defaults = to_yaml(Config());
+  for (const char* line :
+       {"\n  norm: sync_batch\n", "\n  dataset: fashion_mnist\n", "\nschedule:\n  name: cosine\n"})
+    EXPECT_NE(defaults.find(line), std::string::npos) << line << " in\n" << defaults;
+}
+
 TEST(Config, MalformedYamlIsAConfigError) {
   EXPECT_NE(error_of("train: {batch_size: [1, 2\n").find("malformed YAML"), std::string::npos);
 }
@@ -72,7 +138,7 @@ TEST(Config, OverridesApplyBeforeValidation) {
   Config c = parse_config("train: {epochs: 5}\n", "o.yaml",
                           {"train.epochs=2", "model.norm=batch", "model.input=[3, 8, 8]"});
   EXPECT_EQ(c.train.epochs, 2);
-  EXPECT_EQ(c.model.norm, "batch");
+  EXPECT_EQ(c.model.norm, (Norm{NormKind::Batch, 0}));
   EXPECT_EQ(c.model.input[0], 3);
   EXPECT_NE(error_of("", {"train.epochs"}).find("expected key=value"), std::string::npos);
   EXPECT_NE(error_of("", {"train.epoch=3"}).find("did you mean 'train.epochs'"), std::string::npos);
@@ -81,7 +147,7 @@ TEST(Config, OverridesApplyBeforeValidation) {
 TEST(Config, RoundTripsThroughYaml) {
   Config c = parse_config("model: {norm: group:2}\ntrain: {batch_size: 3}\n", "a.yaml");
   Config again = parse_config(to_yaml(c), "b.yaml");
-  EXPECT_EQ(again.model.norm, "group:2");
+  EXPECT_EQ(again.model.norm, (Norm{NormKind::Group, 2}));
   EXPECT_EQ(again.train.batch_size, 3);
   EXPECT_EQ(to_yaml(again), to_yaml(c));
 }
@@ -163,7 +229,7 @@ TEST(Config, StagesMustBeNonEmptyAndDivisibleByGroups) {
   EXPECT_EQ(
       parse_config("model: {norm: 'group:4', stem_channels: 8, stages: [{channels: 12}]}\n", "t")
           .model.norm,
-      "group:4");
+      (Norm{NormKind::Group, 4}));
 }
 
 TEST(Config, ValuesFromOverridesAreCitedAsTheOption) {

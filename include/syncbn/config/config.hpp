@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "syncbn/config/kinds.hpp"
+
 namespace syncbn::config {
 
 // Upper bounds that keep sizes far from overflow in what is computed from them.
@@ -30,8 +32,7 @@ struct ModelConfig {
   std::string name = "resnet";
   std::vector<std::int64_t> input = {1, 28, 28};  // C, H, W
   std::int64_t num_classes = 10;
-  // batch | sync_batch | group:G | batch_no_running_stats | none
-  std::string norm = "sync_batch";
+  Norm norm;  // default sync_batch
   std::int64_t stem_channels = 32;
   std::vector<StageConfig> stages = {{32, 1, 1}, {64, 1, 2}, {128, 1, 2}};  // at least one
   double dropout = 0.0;
@@ -40,7 +41,7 @@ struct ModelConfig {
 };
 
 struct DataConfig {
-  std::string dataset = "fashion_mnist";  // fashion_mnist | synthetic
+  DatasetKind dataset = DatasetKind::FashionMnist;
   std::string dir = "/usr/share/datasets/fashion-mnist";
   bool augment = false;
   std::int64_t synthetic_train_size = 1024;  // each at most kMaxSyntheticSize
@@ -57,7 +58,7 @@ struct OptimizerConfig {
 };
 
 struct ScheduleConfig {
-  std::string name = "cosine";  // cosine | step | constant
+  ScheduleKind name = ScheduleKind::Cosine;
   double warmup_epochs = 0;
   std::int64_t step_size = 1;  // step: epochs between decays
   double gamma = 0.1;

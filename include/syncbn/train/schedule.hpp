@@ -18,14 +18,16 @@
 #include <string>
 #include <vector>
 
+#include "syncbn/config/kinds.hpp"
 #include "syncbn/nn/options.hpp"
 
 namespace syncbn::train {
 
 enum class ScheduleKind { Constant, Step, MultiStep, Cosine };
 
-// "constant", "step", "multistep" (or "multi_step"), "cosine"; throws ConfigError otherwise.
-ScheduleKind schedule_kind_from_string(const std::string& name);
+// The schedule a config's schedule.name chose (the config reader parsed the name; multistep is
+// not offered there, since the config has no milestones key).
+ScheduleKind schedule_kind(config::ScheduleKind kind);
 const char* schedule_kind_name(ScheduleKind kind);
 
 struct ScheduleOptions {

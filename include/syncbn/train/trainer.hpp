@@ -15,6 +15,7 @@
 #include "syncbn/data/dataset.hpp"
 #include "syncbn/dist/process_group.hpp"
 #include "syncbn/nn/module.hpp"
+#include "syncbn/train/inference.hpp"  // load_model_state, evaluate: used with the loop's output
 
 namespace syncbn::train {
 
@@ -57,21 +58,5 @@ std::string latest_checkpoint(const std::string& checkpoint_dir);
 // the dir; anything else is a checkpoint path, returned as is.
 std::string resume_checkpoint(const std::string& request, const std::string& checkpoint_dir,
                               std::ostream* warn);
-
-// Loads only the model weights of a training checkpoint into `model` (e.g. for evaluation or
-// quantization). Throws CheckpointError naming the file and listing every mismatch.
-void load_model_state(const std::string& checkpoint, nn::Module& model);
-
-// The train or test split the config names (Fashion-MNIST or synthetic).
-std::unique_ptr<data::Dataset> make_dataset(const config::Config& config, data::Split split);
-
-// Scores `model` (in eval mode) on samples rank, rank + W, ... of `dataset` (the first `limit`
-// samples; 0 = all), with one allreduce for exact global metrics. Every rank must call it.
-struct Evaluation {
-  double loss = 0, accuracy = 0;
-  std::int64_t samples = 0;
-};
-Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, dist::ProcessGroup& group,
-                    std::int64_t limit = 0);
 
 }  // namespace syncbn::train
