@@ -98,6 +98,10 @@ TEST(ModelBuilder, NormVariants) {
             0u);
   EXPECT_EQ(build_model(tiny({"model.norm=none"}).model, 0)->state_dict().count("bn1.weight"), 0u);
   EXPECT_THROW(build_model(tiny({"model.norm=group:3"}).model, 0), ConfigError);
+  // A ModelConfig built in code skips the reader's checks: G = 0 is refused, not a division by 0.
+  config::ModelConfig no_groups = tiny({}).model;
+  no_groups.norm = {config::NormKind::Group, 0};
+  EXPECT_THROW(build_model(no_groups, 0), ConfigError);
 }
 
 TEST(ModelBuilder, SameSeedSameWeights) {
