@@ -1,12 +1,27 @@
-#include "syncbn/train/gradient_sync.hpp"
+#include "syncbn/parallel/gradient_sync.hpp"
 
 #include <algorithm>
 #include <cstring>
 #include <utility>
 
-namespace syncbn::train {
+#include "syncbn/error.hpp"
 
-GradientSync::GradientSync(std::vector<std::pair<std::string, nn::Parameter*>> parameters,
+namespace syncbn::nn {
+namespace {
+// The buckets were sized from the values: a missing or reshaped gradient would be read past its
+// end (backward defines every gradient it touches; zero_grad() defines them all).
+void check_grad(const std::string& name, const Parameter& p) {
+  SYNCBN_CHECK(
+      p.grad.defined() && p.grad.dtype() == DType::Float32 && p.grad.numel() == p.value.numel(),
+      "gradient averaging: parameter '", name, "' has ",
+      p.grad.defined() ? "a gradient of shape " + shape_str(p.grad.shape())
+                       : std::string("no gradient"),
+      ", expected float32 of shape ", shape_str(p.value.shape()),
+      " (zero_grad() defines every gradient)");
+}
+}  // namespace
+
+GradientSync::GradientSync(std::vector<std::pair<std::string, Parameter*>> parameters,
                            std::size_t bucket_bytes)
     : parameters_(std::move(parameters)) {
   const std::size_t cap = std::max<std::size_t>(1, bucket_bytes / sizeof(float));
@@ -24,6 +39,8 @@ GradientSync::GradientSync(std::vector<std::pair<std::string, nn::Parameter*>> p
 }
 
 int GradientSync::average(dist::ProcessGroup& group, std::vector<float>& extra) {
+  // All checked before the first collective, so a bad gradient fails before any bucket is sent.
+  for (const auto& [name, p] : parameters_) check_grad(name, *p);
   const float scale = 1.0f / static_cast<float>(group.size());
   int collectives = 0;
   for (std::size_t b = 0; b < buckets_.size(); ++b) {
@@ -56,13 +73,13 @@ int GradientSync::average(dist::ProcessGroup& group, std::vector<float>& extra) 
   return collectives;
 }
 
-void broadcast_state(nn::Module& module, dist::ProcessGroup& group) {
+void broadcast_state(Module& module, dist::ProcessGroup& group) {
   if (group.size() == 1) return;
   for (auto& [name, p] : module.named_parameters()) group.broadcast(p->value, 0);
   for (auto& [name, b] : module.named_buffers()) group.broadcast(*b, 0);
 }
 
-void broadcast_buffers(nn::Module& module, dist::ProcessGroup& group) {
+void broadcast_buffers(Module& module, dist::ProcessGroup& group) {
   const auto buffers = module.named_buffers();
   std::size_t bytes = 0;
   for (const auto& [name, b] : buffers) bytes += b->nbytes();
@@ -78,4 +95,4 @@ void broadcast_buffers(nn::Module& module, dist::ProcessGroup& group) {
     std::memcpy(b->raw(), packed.data() + at, b->nbytes()), at += b->nbytes();
 }
 
-}  // namespace syncbn::train
+}  // namespace syncbn::nn

@@ -18,8 +18,8 @@
 #include "syncbn/error.hpp"
 #include "syncbn/io/safetensors.hpp"
 #include "syncbn/nn/sync_batchnorm.hpp"
+#include "syncbn/parallel/data_parallel.hpp"
 #include "syncbn/threads.hpp"
-#include "syncbn/train/gradient_sync.hpp"
 #include "syncbn/train/loss.hpp"
 #include "syncbn/train/schedule.hpp"
 
@@ -60,7 +60,7 @@ class TrainingRun {
   // never change by it, so broadcasting before each evaluation and checkpoint gives the same
   // evaluated and saved model (rank 0's) with fewer collectives.
   void share_buffers() {
-    if (world_->size() > 1 && summary_.sync_layers == 0) broadcast_buffers(*model_, *world_);
+    if (world_->size() > 1 && summary_.sync_layers == 0) ddp_->sync_buffers();
   }
   bool out_of_steps() const {
     return summary_.preempted ||
@@ -76,7 +76,7 @@ class TrainingRun {
   std::unique_ptr<SGD> optimizer_;
   LrSchedule schedule_;
   std::unique_ptr<data::DistributedSampler> sampler_;
-  std::unique_ptr<GradientSync> grad_sync_;
+  std::unique_ptr<nn::DistributedDataParallel> ddp_;
   CrossEntropyLoss loss_;
   detail::Reporter reporter_;
   detail::Position position_;
@@ -110,7 +110,11 @@ TrainingRun::TrainingRun(const config::Config& c, std::shared_ptr<dist::ProcessG
     model_ = nn::convert_sync_batchnorm(model_, world_);
   summary_.sync_layers = nn::count_sync_batchnorm(*model_);
   summary_.world_size = world_->size();
-  broadcast_state(*model_, *world_);
+  // Rank 0's parameters and buffers to every rank now; buffers again only before evaluation
+  // and checkpoint (share_buffers), not before every forward.
+  ddp_ = std::make_unique<nn::DistributedDataParallel>(
+      model_, world_,
+      nn::DataParallelOptions().bucket_mb(c.train.bucket_mb).broadcast_buffers(false));
   optimizer_ = std::make_unique<SGD>(model_->named_parameters(),
                                      SGDOptions(c.optimizer.lr)
                                          .momentum(c.optimizer.momentum)
@@ -130,8 +134,6 @@ TrainingRun::TrainingRun(const config::Config& c, std::shared_ptr<dist::ProcessG
       c.data.dataset == config::DatasetKind::Synthetic ? "" : " in data.dir '" + c.data.dir + "'",
       " has ", train_size, " samples (data.limit_train ", c.data.limit_train,
       "): nothing to train on");
-  grad_sync_ = std::make_unique<GradientSync>(
-      model_->named_parameters(), static_cast<std::size_t>(c.train.bucket_mb * (1 << 20)));
   if (world_->rank() == 0)  // only rank 0 writes checkpoints, and it has not started yet
     for (const auto& stale : io::remove_stale_temporaries(checkpoint_path()))
       reporter_.line("removed " + stale + ", left by a checkpoint write that was killed");
@@ -225,10 +227,10 @@ bool TrainingRun::train_step(std::int64_t epoch, std::int64_t step) {
   const data::Batch batch = train_data_->get_batch(sampler_->next_batch());
   model_->train();
   optimizer_->zero_grad();
-  const double loss = loss_.forward(model_->forward(batch.images), batch.labels);
-  model_->backward(loss_.backward());
+  const double loss = loss_.forward(ddp_->forward(batch.images), batch.labels);
+  // The loss and the stop flag ride along in the last gradient bucket and come back summed.
   std::vector<float> extra{static_cast<float>(loss), stop_requested() ? 1.0f : 0.0f};
-  grad_sync_->average(*world_, extra);
+  ddp_->backward(loss_.backward(), extra);
   const double global_loss = extra[0] / world_->size();
   summary_.preempted = extra[1] > 0;  // every rank sees the same sum, so all stop together
   images_ += static_cast<std::int64_t>(batch.labels.size()) * world_->size();
