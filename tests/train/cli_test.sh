@@ -71,4 +71,15 @@ if [[ -n $quantize ]]; then
     echo "ok   - syncbn-quantize --threads 4294967297"
   else echo "FAIL - syncbn-quantize --threads: status $status, output: $out" >&2; failures=$((failures + 1)); fi
 fi
+# Every rank of a launched job runs the same command line: a usage or config error is printed by
+# the launcher's rank 0 only (here a stand-in rank 1 of 2), with the same exit status, 2.
+cases=("$train --bogus" "$train -c $work/typo.yaml")
+[[ -n $quantize ]] && cases+=("$quantize --bogus" "$quantize -c $work/typo.yaml --checkpoint none")
+for words in "${cases[@]}"; do
+  # shellcheck disable=SC2086  # a program and its arguments, as words
+  out=$(OMPI_COMM_WORLD_RANK=1 OMPI_COMM_WORLD_SIZE=2 timeout 20 $words 2>&1); status=$?
+  rest=${words#* }; name="$(basename "${words%% *}") ${rest//$work\//}"
+  if [[ $status -eq 2 && -z $out ]]; then echo "ok   - silent on rank 1 of 2: $name"
+  else echo "FAIL - $name on rank 1 of 2: status $status, output: $out" >&2; failures=$((failures + 1)); fi
+done
 exit $((failures > 0))
