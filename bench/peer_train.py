@@ -9,7 +9,7 @@ Prints one JSON object: {"torch", "threads", "batch_size", "parameters", "steps"
 "cpu_ms_per_step" (this thread's CPU time per timed step: with one thread PyTorch computes on
 the calling thread, and time spent descheduled by other processes is not counted)}.
 
-The network is the one src/train/model_builder.cpp builds, with torchvision's BasicBlock:
+The network is the one src/builders/model.cpp builds, with torchvision's BasicBlock:
   conv1 3x3 s1 p1 no bias -> norm -> relu -> stages of BasicBlocks (conv3x3 s -> norm -> relu ->
   conv3x3 -> norm, + shortcut; downsample = conv1x1 s no bias -> norm when the shape changes)
   -> relu -> AdaptiveAvgPool2d(1) -> flatten -> [dropout] -> fc

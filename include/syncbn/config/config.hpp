@@ -4,7 +4,8 @@
 // non-finite number or an out-of-range value is a ConfigError naming the file, line, dotted key
 // and what was expected (with the nearest valid key for a typo). Keys that must agree are
 // checked together here too (model.norm group:G must divide every channel count), so a config
-// that parses builds.
+// that parses builds. Keys that choose a kind (model.norm, data.dataset, schedule.name) are
+// parsed here, once, into the enums of kinds.hpp.
 #include <cstdint>
 #include <optional>
 #include <string>
