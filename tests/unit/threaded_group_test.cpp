@@ -3,7 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
 
+// Internal: the collective guard and the bare threaded transport it decorates.
+#include "../../src/dist/guarded_group.hpp"
+#include "../../src/dist/local/threaded_group.hpp"
 #include "syncbn/dist/local.hpp"
 #include "syncbn/error.hpp"
 
@@ -87,7 +93,8 @@ TEST(ThreadedGroup, MismatchedCountsFailOnEveryRank) {
                       g.allreduce(buf.data(), buf.size());
                     } catch (const CommError& e) {
                       ++errors;
-                      EXPECT_NE(std::string(e.what()).find("rank 1 called allreduce_sum(count=5"),
+                      EXPECT_NE(std::string(e.what()).find("ranks disagree on allreduce_sum count: "
+                                                           "min 4 (rank 0) vs max 5 (rank 1)"),
                                 std::string::npos)
                           << e.what();
                       throw;
@@ -114,6 +121,148 @@ TEST(LocalGroup, IsAWorldOfOne) {
   g->allreduce(&x, 1);
   EXPECT_EQ(x, 3.f);
   EXPECT_EQ(g->split(-1, 0), nullptr);
+}
+
+// --- GuardedGroup, the collective guard, around the bare threaded transport ---
+
+using detail::GuardedGroup;
+using detail::GuardOptions;
+
+// Runs fn(rank, guarded group) on one thread per rank of a bare threaded group of n, each rank
+// wrapped with options(rank). fn must not leave a rank waiting: nothing releases it here.
+void run_guarded(int n, const std::function<GuardOptions(int)>& options,
+                 const std::function<void(int, ProcessGroup&)>& fn) {
+  auto ranks = detail::make_threaded_ranks(n);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < n; ++r)
+    threads.emplace_back([&, r] {
+      GuardedGroup g(ranks[r], options(r));
+      fn(r, g);
+    });
+  for (auto& t : threads) t.join();
+}
+
+GuardOptions checks_only(int) {
+  return GuardOptions{true, nullptr};
+}
+
+TEST(GuardedThreadedGroup, MismatchedCountsNameBothRanksOnEveryRank) {
+  std::atomic<int> errors{0};
+  run_guarded(2, checks_only, [&](int rank, ProcessGroup& g) {
+    std::vector<double> buf(5, 1.0);
+    try {
+      g.allreduce(buf.data(), rank == 1 ? 5 : 4);
+      ADD_FAILURE() << "rank " << rank << ": expected a CommError";
+    } catch (const CommError& e) {
+      ++errors;
+      EXPECT_EQ(std::string(e.what()),
+                "collective mismatch: ranks disagree on allreduce_sum count: min 4 (rank 0) vs "
+                "max 5 (rank 1) [threaded group of size 2, seen by rank " +
+                    std::to_string(rank) + "]");
+    }
+    // The real collective was never issued: the group is still in step and usable.
+    std::int64_t one = 1;
+    g.allreduce(&one, 1);
+    EXPECT_EQ(one, 2);
+  });
+  EXPECT_EQ(errors.load(), 2);
+}
+
+TEST(GuardedThreadedGroup, SubGroupsAreGuardedToo) {
+  run_guarded(4, checks_only, [](int rank, ProcessGroup& g) {
+    auto pair = g.split(rank / 2, rank);
+    ASSERT_NE(pair, nullptr);
+    float v[2] = {0, 0};
+    try {
+      pair->broadcast(v, 1, DType::Float32, pair->rank());  // each member names itself as root
+      ADD_FAILURE() << "rank " << rank << ": expected a CommError";
+    } catch (const CommError& e) {
+      EXPECT_EQ(std::string(e.what()),
+                "collective mismatch: ranks disagree on broadcast root: min 0 (rank 0) vs max 1 "
+                "(rank 1) [threaded group of size 2, seen by rank " +
+                    std::to_string(pair->rank()) + "]");
+    }
+  });
+}
+
+// Forwards to a transport and counts what reaches it: what the guard adds per collective.
+class CountingGroup : public ProcessGroup {
+ public:
+  explicit CountingGroup(std::shared_ptr<ProcessGroup> inner) : inner_(std::move(inner)) {}
+  int rank() const override { return inner_->rank(); }
+  int size() const override { return inner_->size(); }
+  std::string backend() const override { return inner_->backend(); }
+  void allreduce(void* d, std::size_t n, DType t, ReduceOp op) override {
+    ++calls, inner_->allreduce(d, n, t, op);
+  }
+  void allreduce_custom(double* d, std::size_t k, std::size_t len, Combine c) override {
+    ++calls, inner_->allreduce_custom(d, k, len, c);
+  }
+  void allgather(const void* s, void* r, std::size_t n, DType t) override {
+    ++calls, inner_->allgather(s, r, n, t);
+  }
+  void broadcast(void* d, std::size_t n, DType t, int root) override {
+    ++calls, inner_->broadcast(d, n, t, root);
+  }
+  void barrier() override { ++calls, inner_->barrier(); }
+  std::shared_ptr<ProcessGroup> split(int, int) override { return nullptr; }
+  int calls = 0;
+
+ private:
+  std::shared_ptr<ProcessGroup> inner_;
+};
+
+TEST(GuardedThreadedGroup, OneGuardCollectivePerCollectiveAndNoneWhenOff) {
+  for (bool checks : {true, false}) {
+    auto ranks = detail::make_threaded_ranks(2);
+    std::vector<int> calls(2);
+    std::vector<std::thread> threads;
+    for (int r = 0; r < 2; ++r)
+      threads.emplace_back([&, r] {
+        auto counting = std::make_shared<CountingGroup>(ranks[r]);
+        GuardedGroup g(counting, GuardOptions{checks, nullptr});
+        double x = 1;
+        for (int i = 0; i < 5; ++i) g.allreduce(&x, 1);
+        g.barrier();
+        calls[r] = counting->calls;
+      });
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(calls[0], checks ? 12 : 6) << "checks " << checks;
+    EXPECT_EQ(calls[1], calls[0]);
+  }
+}
+
+TEST(GuardedThreadedGroup, WatchdogFiresWhenARankNeverJoins) {
+  // Rank 2 is not in the pair; rank 1 joins the pair's allreduce only once rank 0's watchdog
+  // has fired (or after 20 s, failing), so the test always ends.
+  std::promise<int> fired;
+  std::shared_future<int> exit_code = fired.get_future().share();
+  auto watchdog = std::make_shared<detail::Watchdog>(0.2, 0, "threaded",
+                                                     [&](int code) { fired.set_value(code); });
+  ::testing::internal::CaptureStderr();
+  run_guarded(
+      3,
+      [&](int r) {
+        return GuardOptions{true, r == 0 ? watchdog : nullptr};
+      },
+      [&](int rank, ProcessGroup& g) {
+        auto pair = g.split(rank < 2 ? 0 : -1, rank);
+        if (!pair) return;
+        if (rank == 1 && exit_code.wait_for(std::chrono::seconds(20)) != std::future_status::ready)
+          ADD_FAILURE() << "the watchdog did not fire within 20 s";
+        double x = 1;
+        pair->allreduce(&x, 1);
+        EXPECT_EQ(x, 2.0);
+      });
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  ASSERT_EQ(exit_code.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  EXPECT_EQ(exit_code.get(), detail::Watchdog::kExitCode);
+  EXPECT_NE(err.find("syncbn watchdog: rank 0 (threaded backend) has waited "), std::string::npos)
+      << err;
+  EXPECT_NE(err.find(" s in allreduce_sum(count=1, dtype=float64) on a group of size 2, longer "
+                     "than the collective timeout of 0.2 s"),
+            std::string::npos)
+      << err;
 }
 
 }  // namespace

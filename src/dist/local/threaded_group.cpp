@@ -1,39 +1,26 @@
-// The threaded in-process group. Each collective is two rendezvous: ranks publish their
-// fingerprint and a private copy of their input, meet, compute their own result from everyone's
-// copies, and meet again so no copy is overwritten while another rank still reads it.
+// The threaded in-process group. Each collective is two rendezvous: ranks publish a private copy
+// of their input, meet, compute their own result from everyone's copies, and meet again so no
+// copy is overwritten while another rank still reads it. A plain transport: spawn_ranks wraps
+// each rank's group in the collective guard (GuardedGroup), which reports mismatches by name.
 #include <algorithm>
 #include <condition_variable>
 #include <cstring>
 #include <exception>
 #include <mutex>
-#include <sstream>
 #include <thread>
 
+#include "../guarded_group.hpp"
 #include "syncbn/dist/local.hpp"
 #include "syncbn/error.hpp"
+#include "threaded_group.hpp"
 
 namespace syncbn::dist {
 namespace {
 
-struct Fingerprint {
-  std::string op;
-  std::size_t count = 0;
-  DType dtype = DType::Float32;
-  bool operator==(const Fingerprint& o) const {
-    return op == o.op && count == o.count && dtype == o.dtype;
-  }
-};
-
-std::string describe(const Fingerprint& f) {
-  std::ostringstream s;
-  s << f.op << "(count=" << f.count << ", dtype=" << dtype_name(f.dtype) << ")";
-  return s.str();
-}
-
 // Shared by the ranks of one threaded group.
 class Rendezvous {
  public:
-  explicit Rendezvous(int size) : prints_(size), staged_(size), shared_(size), size_(size) {}
+  explicit Rendezvous(int size) : staged_(size), shared_(size), size_(size) {}
 
   // Blocks until all ranks arrive; throws CommError if the world was aborted.
   void meet() {
@@ -69,7 +56,6 @@ class Rendezvous {
   }
 
   int size() const { return size_; }
-  std::vector<Fingerprint> prints_;
   std::vector<std::vector<std::byte>> staged_;
   std::vector<std::shared_ptr<void>> shared_;
 
@@ -113,7 +99,7 @@ class ThreadedGroup : public ProcessGroup {
 
   void allreduce(void* data, std::size_t count, DType dtype, ReduceOp op) override {
     SYNCBN_CHECK_AS(CommError, dtype != DType::UInt8, "allreduce does not support uint8");
-    exchange({std::string("allreduce_") + reduce_op_name(op), count, dtype}, data, [&] {
+    exchange(data, count * dtype_size(dtype), [&] {
       const std::size_t bytes = count * dtype_size(dtype);
       if (bytes) std::memcpy(data, rv_->staged_[0].data(), bytes);  // data() may be null when empty
       for (int r = 1; r < size(); ++r) {
@@ -132,7 +118,7 @@ class ThreadedGroup : public ProcessGroup {
   void allreduce_custom(double* data, std::size_t records, std::size_t record_len,
                         Combine combine) override {
     const std::size_t count = records * record_len;
-    exchange({"allreduce_custom", count, DType::Float64}, data, [&] {
+    exchange(data, count * sizeof(double), [&] {
       if (count) std::memcpy(data, rv_->staged_[0].data(), count * sizeof(double));
       for (int r = 1; r < size(); ++r)
         combine(reinterpret_cast<const double*>(rv_->staged_[r].data()), data, records, record_len);
@@ -140,7 +126,7 @@ class ThreadedGroup : public ProcessGroup {
   }
 
   void allgather(const void* send, void* recv, std::size_t count, DType dtype) override {
-    exchange({"allgather", count, dtype}, send, [&] {
+    exchange(send, count * dtype_size(dtype), [&] {
       const std::size_t bytes = count * dtype_size(dtype);
       for (int r = 0; r < size(); ++r)
         if (bytes)
@@ -151,38 +137,42 @@ class ThreadedGroup : public ProcessGroup {
   void broadcast(void* data, std::size_t count, DType dtype, int root) override {
     SYNCBN_CHECK_AS(CommError, root >= 0 && root < size(), "broadcast root ", root,
                     " out of range for a group of size ", size());
-    exchange({"broadcast_from_" + std::to_string(root), count, dtype}, data, [&] {
+    exchange(data, count * dtype_size(dtype), [&] {
       if (count) std::memcpy(data, rv_->staged_[root].data(), count * dtype_size(dtype));
     });
   }
 
   void barrier() override {
-    exchange({"barrier", 0, DType::Float32}, nullptr, [] {});
+    exchange(nullptr, 0, [] {});
   }
 
   std::shared_ptr<ProcessGroup> split(int color, int key) override;
 
  private:
-  // Publishes this rank's fingerprint and input, checks everyone agrees, runs `compute` on this
-  // rank's result, and waits until every rank is done reading.
+  // Publishes this rank's `bytes` of input, runs `compute` on this rank's result once every
+  // rank has published, and waits until every rank is done reading.
   template <typename Compute>
-  void exchange(const Fingerprint& print, const void* input, Compute&& compute) {
-    rv_->prints_[rank_] = print;
-    const auto* bytes = static_cast<const std::byte*>(input);
-    rv_->staged_[rank_].assign(bytes, bytes + (input ? print.count * dtype_size(print.dtype) : 0));
+  void exchange(const void* input, std::size_t bytes, Compute&& compute) {
+    const auto* begin = static_cast<const std::byte*>(input);
+    rv_->staged_[rank_].assign(begin, begin + (input ? bytes : 0));
     rv_->meet();
-    check_agreement();
-    compute();
+    const std::string error = size_error(input ? bytes : 0);
+    if (error.empty()) compute();
     rv_->meet();
+    if (!error.empty()) throw CommError(error);
   }
 
-  void check_agreement() const {
-    for (int r = 1; r < size(); ++r) {
-      if (rv_->prints_[r] == rv_->prints_[0]) continue;
-      throw CommError("collective mismatch in threaded group of size " + std::to_string(size()) +
-                      ": rank 0 called " + describe(rv_->prints_[0]) + " but rank " +
-                      std::to_string(r) + " called " + describe(rv_->prints_[r]));
+  // The transport's own bounds check, as MPI reports a truncated message: without the guard,
+  // ranks may pass different counts, and reading a shorter copy would run off its end. Every rank
+  // sees the same copies, so every rank throws.
+  std::string size_error(std::size_t bytes) const {
+    for (int r = 0; r < size(); ++r) {
+      if (rv_->staged_[r].size() == bytes) continue;
+      return "threaded group of size " + std::to_string(size()) + ": rank " +
+             std::to_string(rank_) + " passed " + std::to_string(bytes) + " bytes but rank " +
+             std::to_string(r) + " passed " + std::to_string(rv_->staged_[r].size());
     }
+    return "";
   }
 
   std::shared_ptr<Rendezvous> rv_;
@@ -219,6 +209,14 @@ std::shared_ptr<ProcessGroup> ThreadedGroup::split(int color, int key) {
 
 }  // namespace
 
+std::vector<std::shared_ptr<ProcessGroup>> detail::make_threaded_ranks(int n) {
+  SYNCBN_CHECK(n >= 1, "make_threaded_ranks: need at least one rank, got ", n);
+  auto rv = std::make_shared<Rendezvous>(n);
+  std::vector<std::shared_ptr<ProcessGroup>> ranks;
+  for (int r = 0; r < n; ++r) ranks.push_back(std::make_shared<ThreadedGroup>(rv, r));
+  return ranks;
+}
+
 void spawn_ranks(int n, const std::function<void(std::shared_ptr<ProcessGroup>)>& fn) {
   SYNCBN_CHECK(n >= 1, "spawn_ranks: need at least one rank, got ", n);
   auto rv = std::make_shared<Rendezvous>(n);
@@ -229,7 +227,9 @@ void spawn_ranks(int n, const std::function<void(std::shared_ptr<ProcessGroup>)>
   for (int r = 0; r < n; ++r) {
     threads.emplace_back([&, r] {
       try {
-        fn(std::make_shared<ThreadedGroup>(rv, r));
+        // Checks on, no watchdog: a test that hangs is ended by ctest's timeout.
+        fn(std::make_shared<detail::GuardedGroup>(std::make_shared<ThreadedGroup>(rv, r),
+                                                  detail::GuardOptions{}));
       } catch (const std::exception& e) {
         {
           std::lock_guard<std::mutex> lock(first_mutex);
