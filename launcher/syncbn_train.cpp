@@ -140,19 +140,17 @@ po::options_description describe_options(Cli& cli) {
   return o;
 }
 
-const syncbn::launcher::Program& program() {
-  static const syncbn::launcher::Program p{
-      "syncbn-train", std::string("\nExamples:\n") +
-                          "  syncbn-train --config configs/fashion_resnet.yaml\n"
-                          "  mpirun -np 2 syncbn-train -c configs/tiny.yaml --epochs 1\n"
-                          "  launcher/launch.sh -n 4 configs/fashion_resnet.yaml --norm batch\n" +
-                          kSignalsAndErrorsHelp};
-  return p;
-}
+const syncbn::launcher::Program kProgram{
+    "syncbn-train",
+    std::string("\nExamples:\n"
+                "  syncbn-train --config configs/fashion_resnet.yaml\n"
+                "  mpirun -np 2 syncbn-train -c configs/tiny.yaml --epochs 1\n"
+                "  launcher/launch.sh -n 4 configs/fashion_resnet.yaml --norm batch\n") +
+        kSignalsAndErrorsHelp};
 
 // Returns the exit code when the command line ends the program (help, usage error), else -1.
 int parse_cli(int argc, char** argv, Cli& cli) {
-  return syncbn::launcher::parse_command_line(argc, argv, program(), describe_options(cli));
+  return syncbn::launcher::parse_command_line(argc, argv, kProgram, describe_options(cli));
 }
 
 bool show_progress_bar(const std::string& mode) {
@@ -184,7 +182,7 @@ int run(const Cli& cli, const syncbn::config::Config& config, syncbn::dist::Envi
 // launched job fails alike: so one copy of the message (the launcher's rank 0), exit 2.
 int check_before_launch(const Cli& cli, syncbn::config::Config& config) {
   const int code = syncbn::launcher::load_config_before_launch(
-      program(), cli.config_path, cli.overrides, config, [&cli] {
+      kProgram, cli.config_path, cli.overrides, config, [&cli] {
         show_progress_bar(cli.progress);
         syncbn::dist::resolve_backend(cli.backend, syncbn::dist::launch_environment());
       });
