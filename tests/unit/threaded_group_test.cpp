@@ -168,6 +168,29 @@ TEST(GuardedThreadedGroup, MismatchedCountsNameBothRanksOnEveryRank) {
   EXPECT_EQ(errors.load(), 2);
 }
 
+TEST(GuardedThreadedGroup, WithChecksOffTheTransportStillRefusesToReadPastACopy) {
+  std::atomic<int> errors{0};
+  run_guarded(
+      2,
+      [](int) {
+        return GuardOptions{false, nullptr};
+      },
+      [&](int rank, ProcessGroup& g) {
+        std::vector<double> buf(5, 1.0);
+        try {
+          g.allreduce(buf.data(), rank == 1 ? 5 : 4);
+          ADD_FAILURE() << "rank " << rank << ": expected a CommError";
+        } catch (const CommError& e) {
+          ++errors;
+          EXPECT_EQ(std::string(e.what()),
+                    rank == 0
+                        ? "threaded group of size 2: rank 0 passed 32 bytes but rank 1 passed 40"
+                        : "threaded group of size 2: rank 1 passed 40 bytes but rank 0 passed 32");
+        }
+      });
+  EXPECT_EQ(errors.load(), 2);
+}
+
 TEST(GuardedThreadedGroup, SubGroupsAreGuardedToo) {
   run_guarded(4, checks_only, [](int rank, ProcessGroup& g) {
     auto pair = g.split(rank / 2, rank);
