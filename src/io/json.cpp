@@ -1,201 +1,198 @@
 #include "json.hpp"
 
+#include <charconv>
+#include <iterator>
+#include <nlohmann/json.hpp>
 #include <set>
 
 namespace syncbn::io::json {
 namespace {
 
-class Parser {
+// Hands nlohmann's lexer the bytes one at a time and counts them, so refusals raised in the SAX
+// handler can say where they are. Before reporting a bracket or a string the lexer has read
+// exactly up to its end (it reads one byte past a number only, and hands that byte to the next
+// token), so the count then is the offset just past that token.
+class CountingIterator {
  public:
-  Parser(std::string_view text, std::size_t max_depth, std::size_t max_values)
-      : s_(text), max_depth_(max_depth), max_values_(max_values) {}
+  using iterator_category = std::input_iterator_tag;
+  using value_type = char;
+  using difference_type = std::ptrdiff_t;
+  using pointer = const char*;
+  using reference = const char&;
 
-  Value parse_document() {
-    Value v = parse_value(0);
-    skip_ws();
-    if (pos_ != s_.size()) fail("unexpected trailing characters");
-    return v;
+  CountingIterator(const char* p, std::size_t* read) : p_(p), read_(read) {}
+  reference operator*() const { return *p_; }
+  CountingIterator& operator++() {
+    ++p_, ++*read_;
+    return *this;
+  }
+  bool operator==(const CountingIterator& other) const { return p_ == other.p_; }
+  bool operator!=(const CountingIterator& other) const { return p_ != other.p_; }
+
+ private:
+  const char* p_;
+  std::size_t* read_;
+};
+
+// nlohmann's message without its "[json.exception.parse_error.101] parse error at line 1,
+// column 6: " prefix (our callers count bytes, not lines) and without the "; last read: '...'"
+// tail, which repeats raw input of any length.
+std::string library_message(const nlohmann::detail::exception& e) {
+  std::string what = e.what();
+  if (const auto at = what.find("] "); at != std::string::npos) what.erase(0, at + 2);
+  if (what.rfind("parse error", 0) == 0)
+    if (const auto at = what.find(": "); at != std::string::npos) what.erase(0, at + 2);
+  if (const auto at = what.find("; last read:"); at != std::string::npos) what.resize(at);
+  if (what.size() > 200) what = what.substr(0, 200) + "...";
+  return what;
+}
+
+// The SAX handler: builds the Value tree and enforces what nlohmann does not (unique keys,
+// bounded depth and value count). Refusals throw JsonError straight out of the parser.
+class TreeBuilder {
+ public:
+  TreeBuilder(const std::size_t& read, std::size_t max_depth, std::size_t max_values)
+      : read_(read), max_depth_(max_depth), max_values_(max_values) {}
+  Value take_root() { return std::move(root_); }
+
+  bool null() { return add(Value{}); }
+  bool boolean(bool b) {
+    Value v{Value::Kind::Bool, b, {}, {}, {}};
+    return add(std::move(v));
+  }
+  // The lexer reports only literals that start with '-' as signed integers, so an int64 0 was
+  // written "-0"; every other integer's literal is its decimal form (JSON allows no leading zero
+  // or '+'). Literals that overflow 64 bits arrive as floats, with their text.
+  bool number_integer(std::int64_t n) { return add(number(n == 0 ? "-0" : std::to_string(n))); }
+  bool number_unsigned(std::uint64_t n) { return add(number(std::to_string(n))); }
+  bool number_float(double, const std::string& literal) { return add(number(literal)); }
+  bool string(std::string& s) {
+    Value v{Value::Kind::String, false, std::move(s), {}, {}};
+    return add(std::move(v));
+  }
+  bool binary(nlohmann::json::binary_t&) { return false; }  // JSON text has no binary values
+  bool start_object(std::size_t) { return open(Value::Kind::Object); }
+  bool start_array(std::size_t) { return open(Value::Kind::Array); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+  bool key(std::string& k) {
+    Frame& frame = stack_.back();
+    if (!frame.keys.insert(k).second)
+      throw JsonError("duplicate key " + quote(k) + " ending at byte " + std::to_string(read_ - 1));
+    frame.pending_key = std::move(k);
+    return true;
+  }
+  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) {
+    // `position` counts the bytes read, the offending one included.
+    throw JsonError(library_message(e) + " at byte " + std::to_string(position ? position - 1 : 0));
   }
 
  private:
-  [[noreturn]] void fail(const std::string& what) const {
-    throw JsonError(what + " at byte " + std::to_string(pos_));
-  }
-  bool at_end() const { return pos_ >= s_.size(); }
-  char peek() const { return at_end() ? '\0' : s_[pos_]; }
-  void skip_ws() {
-    while (!at_end() && (peek() == ' ' || peek() == '\t' || peek() == '\n' || peek() == '\r'))
-      ++pos_;
-  }
-  void expect(char c) {
-    if (peek() != c || at_end()) fail(std::string("expected '") + c + "'");
-    ++pos_;
-  }
-  void expect_word(std::string_view word) {
-    if (s_.substr(pos_, word.size()) != word) fail("invalid literal");
-    pos_ += word.size();
+  struct Frame {
+    Value* value;
+    std::set<std::string> keys;  // a set keeps duplicate detection O(n log n) on huge headers
+    std::string pending_key;
+  };
+
+  static Value number(std::string literal) {
+    return Value{Value::Kind::Number, false, std::move(literal), {}, {}};
   }
 
-  Value parse_value(std::size_t depth) {
-    skip_ws();
-    if (depth >= max_depth_) fail("nesting deeper than " + std::to_string(max_depth_));
-    if (++values_ > max_values_) fail("more than " + std::to_string(max_values_) + " values");
+  // Puts `v` in the innermost open container (or makes it the root); returns where it now lives.
+  // Only the innermost container grows, so the pointers held by outer frames stay valid.
+  Value* place(Value v) {
+    if (++values_ > max_values_)
+      throw JsonError("more than " + std::to_string(max_values_) + " values at byte " +
+                      std::to_string(read_ - 1));
+    if (stack_.empty()) return &(root_ = std::move(v));
+    Value& parent = *stack_.back().value;
+    if (parent.kind == Value::Kind::Array) return &parent.items.emplace_back(std::move(v));
+    return &parent.members.emplace_back(std::move(stack_.back().pending_key), std::move(v)).second;
+  }
+  bool add(Value v) {
+    place(std::move(v));
+    return true;
+  }
+  bool open(Value::Kind kind) {
+    if (stack_.size() >= max_depth_)
+      throw JsonError("nesting deeper than " + std::to_string(max_depth_) + " at byte " +
+                      std::to_string(read_ - 1));
     Value v;
-    switch (peek()) {
-      case '{':
-        v.kind = Value::Kind::Object, parse_object(v, depth);
-        break;
-      case '[':
-        v.kind = Value::Kind::Array, parse_array(v, depth);
-        break;
-      case '"':
-        v.kind = Value::Kind::String, v.text = parse_string();
-        break;
-      case 't':
-        v.kind = Value::Kind::Bool, v.boolean = true, expect_word("true");
-        break;
-      case 'f':
-        v.kind = Value::Kind::Bool, expect_word("false");
-        break;
-      case 'n':
-        expect_word("null");
-        break;
-      default:
-        v.kind = Value::Kind::Number, v.text = parse_number();
-    }
-    return v;
+    v.kind = kind;
+    stack_.push_back(Frame{place(std::move(v)), {}, {}});
+    return true;
+  }
+  bool close() {
+    stack_.pop_back();
+    return true;
   }
 
-  void parse_object(Value& v, std::size_t depth) {
-    expect('{');
-    std::set<std::string> seen;  // a set keeps duplicate detection O(n log n) on huge headers
-    skip_ws();
-    if (peek() == '}') return void(++pos_);
-    for (;;) {
-      skip_ws();
-      if (peek() != '"') fail("expected a string key");
-      const std::size_t key_pos = pos_;
-      std::string key = parse_string();
-      if (!seen.insert(key).second) {
-        pos_ = key_pos;
-        fail("duplicate key \"" + key + "\"");
-      }
-      skip_ws();
-      expect(':');
-      v.members.emplace_back(std::move(key), parse_value(depth + 1));
-      skip_ws();
-      if (peek() == '}' && !at_end()) return void(++pos_);
-      expect(',');
-    }
-  }
-
-  void parse_array(Value& v, std::size_t depth) {
-    expect('[');
-    skip_ws();
-    if (peek() == ']' && !at_end()) return void(++pos_);
-    for (;;) {
-      v.items.push_back(parse_value(depth + 1));
-      skip_ws();
-      if (peek() == ']' && !at_end()) return void(++pos_);
-      expect(',');
-    }
-  }
-
-  std::uint32_t parse_hex4() {
-    if (s_.size() - pos_ < 4) fail("truncated \\u escape");
-    std::uint32_t cp = 0;
-    for (int k = 0; k < 4; ++k, ++pos_) {
-      const char c = s_[pos_];
-      const int digit = c >= '0' && c <= '9'   ? c - '0'
-                        : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                        : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                               : -1;
-      if (digit < 0) fail("invalid \\u escape");
-      cp = cp << 4 | static_cast<std::uint32_t>(digit);
-    }
-    return cp;
-  }
-
-  // \uXXXX, combining a UTF-16 surrogate pair; lone surrogates are not valid text.
-  std::uint32_t parse_unicode_escape() {
-    std::uint32_t cp = parse_hex4();
-    if (cp >= 0xDC00 && cp <= 0xDFFF) fail("unpaired low surrogate");
-    if (cp >= 0xD800 && cp <= 0xDBFF) {
-      if (s_.substr(pos_, 2) != "\\u") fail("unpaired high surrogate");
-      pos_ += 2;
-      const std::uint32_t low = parse_hex4();
-      if (low < 0xDC00 || low > 0xDFFF) fail("unpaired high surrogate");
-      cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-    }
-    return cp;
-  }
-
-  std::string parse_string() {
-    expect('"');
-    std::string out;
-    for (;;) {
-      if (at_end()) fail("unterminated string");
-      const auto c = static_cast<unsigned char>(s_[pos_]);
-      if (c == '"') return ++pos_, out;
-      if (c < 0x20) fail("unescaped control character in string");
-      if (c != '\\') {
-        const std::size_t len = utf8_sequence_length(s_, pos_);
-        if (len == 0) fail("invalid UTF-8 in string");
-        out.append(s_.substr(pos_, len));
-        pos_ += len;
-        continue;
-      }
-      ++pos_;
-      const char e = peek();
-      ++pos_;
-      if (e == 'u') {
-        append_utf8(out, parse_unicode_escape());
-        continue;
-      }
-      // Pairs of (escape letter, character it stands for).
-      static constexpr std::string_view kEscapes = "\"\"\\\\//b\bf\fn\nr\rt\t";
-      std::size_t k = 0;
-      while (k < kEscapes.size() && kEscapes[k] != e) k += 2;
-      if (k >= kEscapes.size()) --pos_, fail("invalid escape in string");
-      out += kEscapes[k + 1];
-    }
-  }
-
-  std::string parse_number() {
-    const std::size_t start = pos_;
-    const auto digits = [&] {
-      const std::size_t from = pos_;
-      while (!at_end() && peek() >= '0' && peek() <= '9') ++pos_;
-      return pos_ - from;
-    };
-    if (peek() == '-') ++pos_;
-    if (peek() == '0' && !at_end())
-      ++pos_;
-    else if (digits() == 0)
-      fail("invalid value");
-    if (peek() == '.' && !at_end()) {
-      ++pos_;
-      if (digits() == 0) fail("invalid number");
-    }
-    if ((peek() == 'e' || peek() == 'E') && !at_end()) {
-      ++pos_;
-      if (peek() == '+' || peek() == '-') ++pos_;
-      if (digits() == 0) fail("invalid number");
-    }
-    return std::string(s_.substr(start, pos_ - start));
-  }
-
-  std::string_view s_;
+  const std::size_t& read_;
   std::size_t max_depth_;
   std::size_t max_values_;
   std::size_t values_ = 0;
-  std::size_t pos_ = 0;
+  std::vector<Frame> stack_;
+  Value root_;
 };
 
 }  // namespace
 
 Value parse(std::string_view text, std::size_t max_depth, std::size_t max_values) {
-  return Parser(text, max_depth, max_values).parse_document();
+  // nlohmann would skip a UTF-8 byte order mark; RFC 8259 lets a parser refuse one instead.
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") throw JsonError("byte order mark at byte 0");
+  std::size_t read = 0;
+  TreeBuilder builder(read, max_depth, max_values);
+  const CountingIterator first(text.data(), &read), last(text.data() + text.size(), &read);
+  // strict: the value must be followed by nothing but whitespace.
+  if (!nlohmann::json::sax_parse(first, last, &builder, nlohmann::json::input_format_t::json,
+                                 /*strict=*/true, /*ignore_comments=*/false))
+    throw JsonError("JSON parser stopped at byte " + std::to_string(read));  // not reached
+  return builder.take_root();
+}
+
+const char* kind_name(Value::Kind kind) {
+  switch (kind) {
+    case Value::Kind::Null:
+      return "null";
+    case Value::Kind::Bool:
+      return "a boolean";
+    case Value::Kind::Number:
+      return "a number";
+    case Value::Kind::String:
+      return "a string";
+    case Value::Kind::Array:
+      return "an array";
+    case Value::Kind::Object:
+      return "an object";
+  }
+  return "?";
+}
+
+std::optional<std::uint64_t> as_uint64(const Value& value) {
+  if (value.kind != Value::Kind::Number) return std::nullopt;
+  const std::string& s = value.text;
+  std::uint64_t n = 0;
+  // from_chars takes no sign, space or "0x" for unsigned types; it fails on overflow.
+  const auto [end, error] = std::from_chars(s.data(), s.data() + s.size(), n);
+  if (s.empty() || error != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return n;
+}
+
+std::string quote(std::string_view text) {
+  try {
+    return nlohmann::json(std::string(text)).dump();
+  } catch (const nlohmann::json::type_error& e) {  // 316: invalid UTF-8
+    throw JsonError(std::string("cannot quote: ") + e.what());
+  }
+}
+
+bool is_valid_utf8(std::string_view text) {
+  try {
+    quote(text);
+    return true;
+  } catch (const JsonError&) {
+    return false;
+  }
 }
 
 }  // namespace syncbn::io::json
