@@ -100,7 +100,7 @@ class TreeBuilder {
 
   // Puts `v` in the innermost open container (or makes it the root); returns where it now lives.
   // Only the innermost container grows, so the pointers held by outer frames stay valid.
-  Value* place(Value v) {
+  Value* place(Value&& v) {
     if (++values_ > max_values_)
       throw JsonError("more than " + std::to_string(max_values_) + " values at byte " +
                       std::to_string(read_ - 1));
@@ -109,7 +109,7 @@ class TreeBuilder {
     if (parent.kind == Value::Kind::Array) return &parent.items.emplace_back(std::move(v));
     return &parent.members.emplace_back(std::move(stack_.back().pending_key), std::move(v)).second;
   }
-  bool add(Value v) {
+  bool add(Value&& v) {
     place(std::move(v));
     return true;
   }
