@@ -35,7 +35,7 @@
 #include "syncbn/config/config.hpp"
 #include "syncbn/data/dataset.hpp"
 #include "syncbn/nn/layers/conv2d.hpp"
-#include "syncbn/threads.hpp"
+#include "syncbn/nn/layers/threads.hpp"
 #include "syncbn/train/loss.hpp"
 #include "syncbn/train/sgd.hpp"
 

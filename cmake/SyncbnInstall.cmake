@@ -1,9 +1,11 @@
-# Installs the library, public headers and an exported package so another CMake project can
-# find_package(syncbn) and link syncbn::syncbn.
+# Installs the libraries (one per area, plus the syncbn::syncbn umbrella), the public headers and
+# an exported package, so another CMake project can find_package(syncbn) and link only the areas
+# it uses: syncbn::nn for BatchNorm alone, syncbn::environment for dist::Environment, ...
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS syncbn EXPORT syncbnTargets
+get_property(syncbn_areas GLOBAL PROPERTY SYNCBN_AREAS)
+install(TARGETS ${syncbn_areas} syncbn EXPORT syncbnTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
@@ -16,4 +18,5 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/syncbnConfigVersion
                                  COMPATIBILITY SameMinorVersion)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/syncbnConfig.cmake
               ${CMAKE_CURRENT_BINARY_DIR}/syncbnConfigVersion.cmake
+              ${PROJECT_SOURCE_DIR}/cmake/SyncbnDependencies.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/syncbn)

@@ -18,7 +18,7 @@
 #include "syncbn/dist/local.hpp"
 #include "syncbn/error.hpp"
 #include "syncbn/quant/calibrate.hpp"
-#include "syncbn/threads.hpp"
+#include "syncbn/nn/layers/threads.hpp"
 #include "syncbn/train/inference.hpp"
 
 namespace po = boost::program_options;

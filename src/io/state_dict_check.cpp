@@ -12,8 +12,7 @@ std::string describe(const Tensor& t) {
 
 }  // namespace
 
-std::vector<std::string> state_dict_mismatches(const nn::StateDict& loaded,
-                                               const nn::StateDict& expected) {
+std::vector<std::string> state_dict_mismatches(const TensorMap& loaded, const TensorMap& expected) {
   std::vector<std::string> out;
   // Both maps are sorted: walk them together so the report comes out in key order.
   auto l = loaded.begin();
@@ -35,11 +34,6 @@ std::vector<std::string> state_dict_mismatches(const nn::StateDict& loaded,
     }
   }
   return out;
-}
-
-std::vector<std::string> state_dict_mismatches(const nn::StateDict& loaded,
-                                               const nn::Module& module) {
-  return state_dict_mismatches(loaded, module.state_dict());
 }
 
 }  // namespace syncbn::io

@@ -36,7 +36,7 @@
 #include <immintrin.h>
 #endif
 
-#include "channel_loop.hpp"
+#include "core/channel_loop.hpp"
 #include "syncbn/nn/functional.hpp"
 
 // The vector helpers below are internal and inlined, so GCC's note that passing 32/64-byte

@@ -1,6 +1,6 @@
 #include "syncbn/nn/batchnorm.hpp"
 
-#include "py_repr.hpp"
+#include "core/py_repr.hpp"
 #include "syncbn/error.hpp"
 
 namespace syncbn::nn {

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "../nn/channel_loop.hpp"
+#include "core/channel_loop.hpp"
 #include "byte_lookup.hpp"
 #include "round.hpp"
 #include "syncbn/error.hpp"

@@ -1,6 +1,6 @@
 #include "syncbn/quant/batchnorm.hpp"
 
-#include "../nn/py_repr.hpp"
+#include "core/py_repr.hpp"
 #include "batch_norm_kernel.hpp"
 #include "syncbn/error.hpp"
 

@@ -79,7 +79,7 @@ nn::StateDict load_model_part(const std::string& path, io::SafetensorsContents& 
     else
       model_state[key] = std::move(value);
   }
-  const auto problems = io::state_dict_mismatches(model_state, model);
+  const auto problems = io::state_dict_mismatches(model_state, model.state_dict());
   if (!problems.empty()) {
     std::string list;
     for (const auto& p : problems) list += "\n  " + p;

@@ -19,7 +19,7 @@
 #include "syncbn/io/safetensors.hpp"
 #include "syncbn/nn/sync_batchnorm.hpp"
 #include "syncbn/parallel/data_parallel.hpp"
-#include "syncbn/threads.hpp"
+#include "syncbn/nn/layers/threads.hpp"
 #include "syncbn/train/loss.hpp"
 #include "syncbn/train/schedule.hpp"
 

@@ -8,7 +8,7 @@
 #include "layers/layer_test_util.hpp"
 #include "syncbn/nn/layers/conv2d.hpp"
 #include "syncbn/nn/layers/linear.hpp"
-#include "syncbn/threads.hpp"
+#include "syncbn/nn/layers/threads.hpp"
 
 namespace syncbn {
 namespace {

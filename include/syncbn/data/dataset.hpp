@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "syncbn/nn/options.hpp"
+#include "syncbn/options.hpp"
 #include "syncbn/tensor.hpp"
 
 namespace syncbn::data {

@@ -17,7 +17,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "syncbn/nn/options.hpp"
+#include "syncbn/options.hpp"
 
 namespace syncbn::data {
 

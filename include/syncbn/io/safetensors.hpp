@@ -21,7 +21,6 @@
 #include <string>
 #include <vector>
 
-#include "syncbn/nn/module.hpp"
 #include "syncbn/tensor.hpp"
 
 namespace syncbn::io {
@@ -70,12 +69,9 @@ SafetensorsContents load_safetensors(const std::string& path);
 // The same reader over bytes in memory; `origin` names them in error messages.
 SafetensorsContents parse_safetensors(const std::string& bytes, const std::string& origin);
 
-// Every difference between a loaded state dict and the one a module expects (for instance
+// Every difference between a loaded state dict and the one a module expects (pass
 // module.state_dict()), one readable line each, in key order: keys missing from `loaded`, keys
 // `expected` does not have, and shape or dtype mismatches. Empty when they agree.
-std::vector<std::string> state_dict_mismatches(const nn::StateDict& loaded,
-                                               const nn::StateDict& expected);
-std::vector<std::string> state_dict_mismatches(const nn::StateDict& loaded,
-                                               const nn::Module& module);
+std::vector<std::string> state_dict_mismatches(const TensorMap& loaded, const TensorMap& expected);
 
 }  // namespace syncbn::io

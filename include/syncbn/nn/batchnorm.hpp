@@ -21,7 +21,7 @@
 
 #include "syncbn/nn/functional.hpp"
 #include "syncbn/nn/module.hpp"
-#include "syncbn/nn/options.hpp"
+#include "syncbn/options.hpp"
 
 namespace syncbn::nn {
 

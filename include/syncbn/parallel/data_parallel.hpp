@@ -23,7 +23,7 @@
 
 #include "syncbn/dist/process_group.hpp"
 #include "syncbn/nn/module.hpp"
-#include "syncbn/nn/options.hpp"
+#include "syncbn/options.hpp"
 #include "syncbn/parallel/gradient_sync.hpp"
 
 namespace syncbn::nn {

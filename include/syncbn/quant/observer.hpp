@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "syncbn/nn/options.hpp"
+#include "syncbn/options.hpp"
 #include "syncbn/quant/qtensor.hpp"
 #include "syncbn/tensor.hpp"
 

@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "syncbn/nn/options.hpp"
+#include "syncbn/options.hpp"
 #include "syncbn/tensor.hpp"
 
 namespace syncbn::train {

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "syncbn/nn/module.hpp"
-#include "syncbn/nn/options.hpp"
+#include "syncbn/options.hpp"
 
 namespace syncbn::train {
 

@@ -1,4 +1,4 @@
-#include "syncbn/threads.hpp"
+#include "syncbn/nn/layers/threads.hpp"
 
 #include <cblas.h>
 #include <omp.h>

@@ -37,7 +37,7 @@
 #include "syncbn/nn/layers/init.hpp"
 #include "syncbn/nn/layers/size2.hpp"
 #include "syncbn/nn/module.hpp"
-#include "syncbn/nn/options.hpp"
+#include "syncbn/options.hpp"
 
 namespace syncbn::nn {
 namespace detail {

@@ -12,7 +12,7 @@
 
 #include "syncbn/nn/layers/init.hpp"
 #include "syncbn/nn/module.hpp"
-#include "syncbn/nn/options.hpp"
+#include "syncbn/options.hpp"
 
 namespace syncbn::nn {
 

@@ -20,7 +20,7 @@
 
 #include "syncbn/nn/layers/size2.hpp"
 #include "syncbn/nn/module.hpp"
-#include "syncbn/nn/options.hpp"
+#include "syncbn/options.hpp"
 
 namespace syncbn::nn {
 
