@@ -8,19 +8,11 @@
 // read x[n, c, h, w]; dW += sum_{n,i,j} dy * x-window; db += sum_{n,i,j} dy.
 //
 // Two implementations, chosen when syncbn is configured (SYNCBN_WITH_ONEDNN; backend() says
-// which): oneDNN's JIT convolutions (Debian's libdnnl 2.6), else im2col + OpenBLAS sgemm.
-// Why oneDNN, measured on the target EPYC (AVX-512) at one thread with the nine convolutions of
-// configs/fashion_resnet.yaml at batch 64 (bench/train_bench.cpp --per-layer, CPU time per
-// training step): im2col + OpenBLAS (its AVX2 Haswell kernels, which this machine's environment
-// pins) 59 ms, oneDNN 21.6 ms. Per shape in isolation, forward + both backward passes summed
-// over the nine layers: oneDNN on plain NCHW 53 ms (it then falls back to its own im2col + GEMM),
-// oneDNN's direct AVX-512 kernels on its blocked layout (nChw16c) 17.2 ms, reorders to and from
-// NCHW included; a 3x3 16->16 conv at 28x28 (231 MFLOP) runs in 0.93 ms there. The blocked copy
-// of the input that forward makes for the kernel is also the copy backward needs, so it replaces
-// the saved input instead of adding a pass. (PyTorch 1.13 calls the same oneDNN kernels, with
-// reorders around every call.) Winograd (convolution_auto) saved 0.5 ms on the 7x7 layer, less
-// on the 14x14 ones, was slower at 28x28 and is less accurate, so the direct algorithm is used.
-// Layout details and their measurements: src/nn/layers/conv2d_onednn.cpp.
+// which): oneDNN's direct JIT convolutions on its blocked layout (Debian's libdnnl 2.6), else
+// im2col + OpenBLAS sgemm. oneDNN is the default because it was several times faster on the
+// model zoo's convolutions; the measurements and how to repeat them are in bench/README.md.
+// The blocked copy of the input that forward makes for the kernel is also the copy backward
+// needs, so it replaces the saved input instead of adding a pass.
 //
 // The primitives are built once per input shape (the last, smaller batch of an epoch and eval
 // batches get their own, kept beside the training shape) and reused every step. Compute threads
