@@ -22,7 +22,7 @@
 // in float, subtracts a hi/lo split of the mean, so x - hi is exact near the mean, which a
 // folded x*scale + shift would not be. The input gradient is computed per value in double
 // (InputGradTerms): its terms can cancel to a small fraction of each, where the rounding of
-// float terms cost more than PyTorch's float formula does (tests/unit/batchnorm_accuracy_test).
+// float terms cost more than PyTorch's float formula does (tests/nn/batchnorm_accuracy_test).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Measures PyTorch's float32 BatchNorm2d input gradient against a float64 reference on inputs
 whose dy spans four orders of magnitude, the figures that bound syncbn's error in
-tests/unit/batchnorm_accuracy_test.cpp.
+tests/nn/batchnorm_accuracy_test.cpp.
 
     /usr/bin/python3 tests/conformance/batchnorm_backward_accuracy.py
 

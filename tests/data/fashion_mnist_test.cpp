@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <set>
 
-#include "data_test_util.hpp"
+#include "support/file_test_util.hpp"
 #include "syncbn/data/dataset.hpp"
 #include "syncbn/data/idx.hpp"
 #include "syncbn/error.hpp"

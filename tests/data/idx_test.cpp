@@ -3,7 +3,7 @@
 #include <random>
 
 #include "data/gzip.hpp"
-#include "data_test_util.hpp"
+#include "support/file_test_util.hpp"
 #include "syncbn/data/idx.hpp"
 #include "syncbn/error.hpp"
 

@@ -1,7 +1,7 @@
 // ReLU, Flatten and Dropout: values, finite differences (Dropout with a replayed mask), errors.
 #include <gtest/gtest.h>
 
-#include "layers/layer_test_util.hpp"
+#include "nn/layers/layer_test_util.hpp"
 #include "syncbn/nn/layers/activation.hpp"
 #include "syncbn/nn/layers/dropout.hpp"
 

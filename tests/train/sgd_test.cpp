@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "layers/layer_test_util.hpp"
+#include "nn/layers/layer_test_util.hpp"
 #include "syncbn/train/sgd.hpp"
 
 namespace syncbn::train {

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "layers/layer_test_util.hpp"
+#include "nn/layers/layer_test_util.hpp"
 #include "syncbn/nn/layers/linear.hpp"
 
 namespace syncbn::nn {

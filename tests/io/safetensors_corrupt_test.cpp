@@ -2,7 +2,7 @@
 
 #include <random>
 
-#include "data_test_util.hpp"
+#include "support/file_test_util.hpp"
 #include "syncbn/error.hpp"
 #include "syncbn/io/safetensors.hpp"
 

@@ -2,7 +2,7 @@
 // differences, errors.
 #include <gtest/gtest.h>
 
-#include "layers/layer_test_util.hpp"
+#include "nn/layers/layer_test_util.hpp"
 #include "syncbn/nn/layers/pooling.hpp"
 
 namespace syncbn::nn {

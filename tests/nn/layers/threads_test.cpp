@@ -5,7 +5,7 @@
 #include <thread>
 #include <vector>
 
-#include "layers/layer_test_util.hpp"
+#include "nn/layers/layer_test_util.hpp"
 #include "syncbn/nn/layers/conv2d.hpp"
 #include "syncbn/nn/layers/linear.hpp"
 #include "syncbn/nn/layers/threads.hpp"

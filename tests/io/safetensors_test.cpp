@@ -7,7 +7,7 @@
 #include <cstring>
 #include <limits>
 
-#include "data_test_util.hpp"
+#include "support/file_test_util.hpp"
 #include "syncbn/error.hpp"
 #include "syncbn/io/safetensors.hpp"
 #include "syncbn/nn/batchnorm.hpp"

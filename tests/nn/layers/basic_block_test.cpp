@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "layers/layer_test_util.hpp"
+#include "nn/layers/layer_test_util.hpp"
 #include "syncbn/nn/groupnorm.hpp"
 #include "syncbn/nn/layers/basic_block.hpp"
 #include "syncbn/nn/layers/conv2d.hpp"

@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "layers/layer_test_util.hpp"
+#include "nn/layers/layer_test_util.hpp"
 #include "syncbn/nn/layers/conv2d.hpp"
 
 namespace syncbn::nn {

@@ -4,7 +4,7 @@
 // reads "-0" as 0 and "1e1" as 10.0; these say the reader does neither.
 #include <gtest/gtest.h>
 
-#include "data_test_util.hpp"
+#include "support/file_test_util.hpp"
 #include "syncbn/error.hpp"
 #include "syncbn/io/safetensors.hpp"
 
