@@ -17,8 +17,8 @@
 #include "syncbn/dist/environment.hpp"
 #include "syncbn/dist/local.hpp"
 #include "syncbn/error.hpp"
-#include "syncbn/quant/calibrate.hpp"
 #include "syncbn/nn/layers/threads.hpp"
+#include "syncbn/quant/calibrate.hpp"
 #include "syncbn/train/inference.hpp"
 
 namespace po = boost::program_options;

@@ -3,8 +3,8 @@
 
 #include <cmath>
 
-#include "core/channel_loop.hpp"
 #include "byte_lookup.hpp"
+#include "core/channel_loop.hpp"
 #include "round.hpp"
 #include "syncbn/error.hpp"
 

@@ -1,7 +1,7 @@
 #include "syncbn/quant/batchnorm.hpp"
 
-#include "core/py_repr.hpp"
 #include "batch_norm_kernel.hpp"
+#include "core/py_repr.hpp"
 #include "syncbn/error.hpp"
 
 namespace syncbn::quant {
