@@ -206,10 +206,10 @@ int main(int argc, char** argv) {
     env_options.backend = cli.backend;
     env = std::make_unique<syncbn::dist::Environment>(argc, argv, env_options);
   } catch (const std::exception& e) {
-    std::cerr << "syncbn-train: cannot start the process group: " << e.what() << "\n";
+    std::cerr << kProgram.name << ": cannot start the process group: " << e.what() << "\n";
     return dynamic_cast<const syncbn::ConfigError*>(&e) ? 2 : 1;
   }
   install_stop_handlers(env->world()->rank());
   // From here an error on any rank ends every rank at once, with that rank's message.
-  return env->run("syncbn-train", [&] { return run(cli, config, *env); });
+  return env->run(kProgram.name, [&] { return run(cli, config, *env); });
 }

@@ -152,6 +152,10 @@ std::string describe_position(const Position& position) {
                              : std::to_string(position.step) + " steps into it");
 }
 
+std::string checkpoint_file(const std::string& checkpoint_dir) {
+  return (std::filesystem::path(checkpoint_dir) / kCheckpointName).string();
+}
+
 }  // namespace detail
 
 void load_model_state(const std::string& checkpoint, nn::Module& model) {
@@ -160,8 +164,8 @@ void load_model_state(const std::string& checkpoint, nn::Module& model) {
 }
 
 std::string latest_checkpoint(const std::string& checkpoint_dir) {
-  const auto path = std::filesystem::path(checkpoint_dir) / detail::kCheckpointName;
-  return std::filesystem::exists(path) ? path.string() : "";
+  const std::string path = detail::checkpoint_file(checkpoint_dir);
+  return std::filesystem::exists(path) ? path : "";
 }
 
 std::string resume_checkpoint(const std::string& request, const std::string& checkpoint_dir,
@@ -171,10 +175,8 @@ std::string resume_checkpoint(const std::string& request, const std::string& che
   if (!found.empty()) return found;
   const std::string what = "--resume: no checkpoint in " + checkpoint_dir;
   if (request == "required")
-    throw CheckpointError(
-        what + " (expected " +
-        (std::filesystem::path(checkpoint_dir) / detail::kCheckpointName).string() +
-        "; --resume=required)");
+    throw CheckpointError(what + " (expected " + detail::checkpoint_file(checkpoint_dir) +
+                          "; --resume=required)");
   if (warn)
     *warn << "WARNING: " << what
           << "; starting from scratch (use --resume=required to make this an error)" << std::endl;

@@ -34,6 +34,8 @@ struct PositionBasis {
 
 inline constexpr const char* kOptimizerPrefix = "optimizer.";
 inline constexpr const char* kCheckpointName = "last.safetensors";
+// <dir>/last.safetensors: the one place the checkpoint directory meets the file name.
+std::string checkpoint_file(const std::string& checkpoint_dir);
 
 void save_checkpoint(const std::string& path, nn::Module& model, const SGD& optimizer,
                      const Position& position, const PositionBasis& basis,

@@ -17,9 +17,9 @@
 #include "syncbn/data/sampler.hpp"
 #include "syncbn/error.hpp"
 #include "syncbn/io/safetensors.hpp"
+#include "syncbn/nn/layers/threads.hpp"
 #include "syncbn/nn/sync_batchnorm.hpp"
 #include "syncbn/parallel/data_parallel.hpp"
-#include "syncbn/nn/layers/threads.hpp"
 #include "syncbn/train/loss.hpp"
 #include "syncbn/train/schedule.hpp"
 
@@ -48,9 +48,7 @@ class TrainingRun {
   bool train_step(std::int64_t epoch, std::int64_t step);
   void evaluate(double& loss, double& accuracy);
   void checkpoint();
-  std::string checkpoint_path() const {
-    return (std::filesystem::path(c_.train.checkpoint_dir) / detail::kCheckpointName).string();
-  }
+  std::string checkpoint_path() const { return detail::checkpoint_file(c_.train.checkpoint_dir); }
   // What the position counts in; see detail::PositionBasis.
   detail::PositionBasis basis() const {
     return {world_->size(), c_.train.batch_size, c_.train.seed, sampler_->dataset_size()};
