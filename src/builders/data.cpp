@@ -26,12 +26,41 @@ class SyntheticTestSplit : public data::Dataset {
   std::int64_t offset_, size_;
 };
 
+// A data set's samples flattened to [numel] (PyTorch's x.view(B, -1)): what an MLP whose
+// model.input is [784] reads from Fashion-MNIST's [1, 28, 28] images.
+class FlattenedSamples : public data::Dataset {
+ public:
+  explicit FlattenedSamples(std::unique_ptr<data::Dataset> inner) : inner_(std::move(inner)) {}
+  std::int64_t size() const override { return inner_->size(); }
+  std::int64_t num_classes() const override { return inner_->num_classes(); }
+  Shape sample_shape() const override { return {shape_numel(inner_->sample_shape())}; }
+  data::Batch get_batch(const std::vector<std::int64_t>& indices) const override {
+    data::Batch batch = inner_->get_batch(indices);
+    batch.images = batch.images.reshape(
+        {static_cast<std::int64_t>(indices.size()), shape_numel(inner_->sample_shape())});
+    return batch;
+  }
+  void set_epoch(std::int64_t epoch) override { inner_->set_epoch(epoch); }
+
+ private:
+  std::unique_ptr<data::Dataset> inner_;
+};
+
+// Flattens when model.input is one number that is exactly the data set's sample size.
+std::unique_ptr<data::Dataset> flatten_if_asked(const config::Config& c,
+                                                std::unique_ptr<data::Dataset> d) {
+  const auto& in = c.model.input;
+  const Shape sample = d->sample_shape();
+  if (in.size() != 1 || sample.size() == 1 || in[0] != shape_numel(sample)) return d;
+  return std::make_unique<FlattenedSamples>(std::move(d));
+}
+
 std::unique_ptr<data::Dataset> make_synthetic(const config::Config& c, data::Split split) {
   const auto& in = c.model.input;
   auto options = data::SyntheticDatasetOptions()
                      .size(c.data.synthetic_train_size + c.data.synthetic_test_size)
                      .num_classes(c.model.num_classes)
-                     .sample_shape({in[0], in[1], in[2]})
+                     .sample_shape(Shape(in.begin(), in.end()))
                      .seed(c.train.seed);
   if (split == data::Split::Train)
     return std::make_unique<data::SyntheticDataset>(options.size(c.data.synthetic_train_size));
@@ -48,16 +77,16 @@ std::unique_ptr<data::Dataset> make_dataset(const config::Config& c, data::Split
     case config::DatasetKind::FashionMnist:
       break;
   }
-  return std::make_unique<data::FashionMnist>(
-      data::FashionMnistOptions()
-          .root(c.data.dir)
-          .split(split)
-          .augment(split == data::Split::Train && c.data.augment)
-          .seed(c.train.seed));
+  return flatten_if_asked(c, std::make_unique<data::FashionMnist>(
+                                 data::FashionMnistOptions()
+                                     .root(c.data.dir)
+                                     .split(split)
+                                     .augment(split == data::Split::Train && c.data.augment)
+                                     .seed(c.train.seed)));
 }
 
 void check_fits(const config::Config& c, const data::Dataset& d) {
-  const Shape want{c.model.input[0], c.model.input[1], c.model.input[2]};
+  const Shape want(c.model.input.begin(), c.model.input.end());
   const char* name = config::to_string(c.data.dataset);
   SYNCBN_CHECK_AS(ConfigError, d.sample_shape() == want, c.source, ": model.input is ",
                   shape_str(want), " but data set '", name, "' has samples of shape ",

@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "rng.hpp"
@@ -21,14 +23,29 @@ void validate(const SyntheticDatasetOptions& o) {
                   "SyntheticDataset: num_classes must be in [1, ", kMaxClasses, "], got ",
                   o.num_classes());
   const Shape& s = o.sample_shape();
-  SYNCBN_CHECK_AS(ConfigError, s.size() == 3 && s[0] > 0 && s[1] > 0 && s[2] > 0,
-                  "SyntheticDataset: sample_shape must be [C, H, W] with positive sizes, got ",
+  const bool positive = std::all_of(s.begin(), s.end(), [](std::int64_t d) { return d > 0; });
+  SYNCBN_CHECK_AS(ConfigError, s.size() >= 1 && s.size() <= 4 && positive,
+                  "SyntheticDataset: sample_shape must be [C], [C, L], [C, H, W] or [C, D, H, W] "
+                  "with positive sizes, got ",
                   shape_str(s));
-  SYNCBN_CHECK_AS(ConfigError, s[0] <= kMaxSampleElements / s[1] / s[2],
-                  "SyntheticDataset: sample_shape ", shape_str(s), " exceeds ", kMaxSampleElements,
-                  " elements");
+  std::int64_t elements = 1;  // checked before each product, so it cannot overflow
+  for (std::int64_t d : s) {
+    SYNCBN_CHECK_AS(ConfigError, d <= kMaxSampleElements / elements,
+                    "SyntheticDataset: sample_shape ", shape_str(s), " exceeds ",
+                    kMaxSampleElements, " elements");
+    elements *= d;
+  }
   SYNCBN_CHECK_AS(ConfigError, o.noise() >= 0 && std::isfinite(o.noise()),
                   "SyntheticDataset: noise must be finite and >= 0, got ", o.noise());
+}
+
+// The spatial sizes as [D, H, W], missing leading ones set to 1: [C, L] is a row (W = L), [C]
+// a single point. The wave's terms for size-1 dimensions are exactly 0, so a [C, H, W] sample
+// is computed as it was before other ranks existed.
+std::array<std::int64_t, 3> spatial_dhw(const Shape& s) {
+  std::array<std::int64_t, 3> dhw{1, 1, 1};
+  std::copy(s.begin() + 1, s.end(), dhw.end() - static_cast<std::ptrdiff_t>(s.size() - 1));
+  return dhw;
 }
 
 }  // namespace
@@ -44,11 +61,14 @@ SyntheticDataset::SyntheticDataset(SyntheticDatasetOptions options) : options_(s
     const double freq = 1.0 + static_cast<double>(k % 3) + rng.uniform();
     ClassPattern p{kTwoPi * freq * std::cos(angle),
                    kTwoPi * freq * std::sin(angle),
+                   0.0,
                    kTwoPi * rng.uniform(),
                    {}};
     // Amplitudes in +-[0.5, 1]: every channel carries the pattern, with a class-specific sign mix.
     for (std::int64_t c = 0; c < channels; ++c)
       p.amplitude.push_back((rng.next() & 1 ? 1.0 : -1.0) * (0.5 + 0.5 * rng.uniform()));
+    // Depth frequency, drawn last so the draws above (all a [C, H, W] sample uses) are unchanged.
+    p.kz = kTwoPi * (1.0 + static_cast<double>(k % 2) + rng.uniform());
     patterns_.push_back(std::move(p));
   }
 }
@@ -62,16 +82,20 @@ std::int64_t SyntheticDataset::label(std::int64_t index) const {
 
 void SyntheticDataset::fill_sample(std::int64_t index, float* out) const {
   const Shape& s = options_.sample_shape();
+  const auto [depth, height, width] = spatial_dhw(s);
   const ClassPattern& p = patterns_[static_cast<std::size_t>(label(index))];
   detail::Rng noise(detail::hash_key({options_.seed(), kNoise, static_cast<std::uint64_t>(index)}));
   for (std::int64_t c = 0; c < s[0]; ++c)
-    for (std::int64_t h = 0; h < s[1]; ++h)
-      for (std::int64_t w = 0; w < s[2]; ++w) {
-        const double wave = std::cos(p.ky * h / s[1] + p.kx * w / s[2] + p.phase);
-        const double value =
-            p.amplitude[static_cast<std::size_t>(c)] * wave + options_.noise() * noise.normal();
-        *out++ = static_cast<float>(value);
-      }
+    for (std::int64_t d = 0; d < depth; ++d)
+      for (std::int64_t h = 0; h < height; ++h)
+        for (std::int64_t w = 0; w < width; ++w) {
+          // With depth 1 the first term is +0.0, and adding it changes no bit of the rest.
+          const double wave =
+              std::cos(p.kz * d / depth + p.ky * h / height + p.kx * w / width + p.phase);
+          const double value =
+              p.amplitude[static_cast<std::size_t>(c)] * wave + options_.noise() * noise.normal();
+          *out++ = static_cast<float>(value);
+        }
 }
 
 Batch SyntheticDataset::get_batch(const std::vector<std::int64_t>& indices) const {

@@ -1,5 +1,6 @@
 #pragma once
-// Data sets for image classification: an indexable collection of [C, H, W] float samples with
+// Data sets for classification: an indexable collection of float samples of one shape (images are
+// [C, H, W]; the synthetic set also makes [C], [C, L] and [C, D, H, W]) with
 // integer labels, read a batch at a time. get_batch is const and deterministic: any randomness
 // (augmentation, synthetic noise) is derived from (seed, epoch, sample index), so every rank,
 // every batch composition and every resumed run sees the same sample for the same index.
@@ -13,7 +14,7 @@
 namespace syncbn::data {
 
 struct Batch {
-  Tensor images;                     // [B, C, H, W] float32
+  Tensor images;                     // [B, *sample_shape] float32, e.g. [B, C, H, W]
   std::vector<std::int64_t> labels;  // B entries in [0, num_classes)
 };
 
@@ -22,10 +23,10 @@ class Dataset {
   virtual ~Dataset() = default;
   virtual std::int64_t size() const = 0;
   virtual std::int64_t num_classes() const = 0;
-  // [C, H, W] of one sample.
+  // The shape of one sample, e.g. [C, H, W].
   virtual Shape sample_shape() const = 0;
   // The samples at `indices`, in that order; repeats are allowed and no indices give a
-  // [0, C, H, W] batch. Throws ValueError for an index outside [0, size()). Safe to call from
+  // [0, *sample_shape] batch. Throws ValueError for an index outside [0, size()). Safe to call from
   // several threads at once.
   virtual Batch get_batch(const std::vector<std::int64_t>& indices) const = 0;
   // Chooses the epoch whose randomness get_batch uses (augmentation). Not thread-safe against
@@ -35,7 +36,7 @@ class Dataset {
  protected:
   // Throws ValueError naming the first index outside [0, size()).
   void check_indices(const std::vector<std::int64_t>& indices) const;
-  // A zeroed [B, C, H, W] float batch with room for `indices`.
+  // A zeroed [B, *sample_shape] float batch with room for `indices`.
   Batch allocate_batch(const std::vector<std::int64_t>& indices) const;
 };
 
@@ -94,19 +95,20 @@ class FashionMnist : public Dataset {
 struct SyntheticDatasetOptions {
   SYNCBN_ARG(std::int64_t, size) = 1024;
   SYNCBN_ARG(std::int64_t, num_classes) = 10;
-  SYNCBN_ARG(Shape, sample_shape) = Shape{1, 28, 28};  // [C, H, W]
+  SYNCBN_ARG(Shape, sample_shape) = Shape{1, 28, 28};  // [C], [C, L], [C, H, W] or [C, D, H, W]
   SYNCBN_ARG(std::uint64_t, seed) = 0;
   // Standard deviation of the per-pixel Gaussian noise; the class pattern has amplitude ~1.
   SYNCBN_ARG(double, noise) = 0.5;
 };
 
 // Learnable synthetic data for tests: each class has its own pattern, a plane wave
-//   a_{k,c} * cos(2*pi*f_k*(w/W*cos(t_k) + h/H*sin(t_k)) + phi_k)
-// with orientation t_k, frequency f_k, phase phi_k and per-channel amplitudes a_{k,c} drawn from
-// (seed, k); a sample adds Gaussian noise drawn from (seed, index). The label of index i is drawn
-// from (seed, i). Nothing is stored, so any size works. The constructor throws ConfigError for a
-// negative size, fewer than 1 or more than 2^20 classes, a shape that is not three positive dims
-// (at most 2^26 elements), or noise < 0.
+//   a_{k,c} * cos(g_k*d/D + 2*pi*f_k*(w/W*cos(t_k) + h/H*sin(t_k)) + phi_k)
+// with orientation t_k, frequencies f_k and g_k, phase phi_k and per-channel amplitudes a_{k,c}
+// drawn from (seed, k); a sample adds Gaussian noise drawn from (seed, index). Shapes with fewer
+// spatial dims take D = 1, then H = 1 ([C, L] is [C, 1, 1, L]; [C] is the constant a_{k,c} *
+// cos(phi_k)). The label of index i is drawn from (seed, i). Nothing is stored, so any size
+// works. The constructor throws ConfigError for a negative size, fewer than 1 or more than 2^20
+// classes, a shape that is not one to four positive dims (at most 2^26 elements), or noise < 0.
 class SyntheticDataset : public Dataset {
  public:
   explicit SyntheticDataset(SyntheticDatasetOptions options = SyntheticDatasetOptions());
@@ -121,7 +123,7 @@ class SyntheticDataset : public Dataset {
 
  private:
   struct ClassPattern {
-    double kx, ky, phase;
+    double kx, ky, kz, phase;       // kz: the depth term, used by [C, D, H, W] samples only
     std::vector<double> amplitude;  // per channel
   };
   void fill_sample(std::int64_t index, float* out) const;
