@@ -1,6 +1,9 @@
+// Pooling for every rank: the templates check options and shapes, then hand a rank-free 3-D
+// view (leading spatial sizes 1 for 1-D and 2-D) to the loops, so one loop serves all ranks.
 #include "syncbn/nn/layers/pooling.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -8,194 +11,414 @@
 
 namespace syncbn::nn {
 namespace {
-// PyTorch's pooling_output_shape with dilation 1.
-std::int64_t pooled_size(std::int64_t in, std::int64_t k, std::int64_t s, std::int64_t p,
-                         bool ceil_mode) {
-  const std::int64_t span = in + 2 * p - k + (ceil_mode ? s - 1 : 0);
-  std::int64_t out = (span >= 0 ? span / s : -((-span + s - 1) / s)) + 1;
-  if (ceil_mode && (out - 1) * s >= in + p) --out;
+// The positions first + u*step, u < count, that one window reads along one axis (all inside
+// the input).
+struct Axis {
+  std::int64_t first, step, count;
+};
+
+// A window rule along one axis, kernel k, stride s, padding p, dilation d.
+struct Rule {
+  std::int64_t k = 1, s = 1, p = 0, d = 1;
+};
+
+// Planes and per-axis sizes of a pooling problem, as 3-D.
+struct Geometry {
+  std::int64_t planes;
+  std::array<std::int64_t, 3> in, out;
+  std::int64_t in_plane() const { return in[0] * in[1] * in[2]; }
+  std::int64_t out_plane() const { return out[0] * out[1] * out[2]; }
+};
+
+std::int64_t floor_div(std::int64_t a, std::int64_t b) {
+  return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+// PyTorch's pooling_output_shape.
+std::int64_t pooled_size(std::int64_t in, const Rule& r, bool ceil_mode) {
+  const std::int64_t span = in + 2 * r.p - r.d * (r.k - 1) - 1 + (ceil_mode ? r.s - 1 : 0);
+  std::int64_t out = floor_div(span, r.s) + 1;
+  if (ceil_mode && (out - 1) * r.s >= in + r.p) --out;
   return out;
 }
 
-void check_rank(const std::string& name, const Shape& in) {
-  SYNCBN_CHECK_AS(ShapeError, in.size() == 3 || in.size() == 4, name,
-                  ": expected 3D (C, H, W) or 4D (N, C, H, W) input, got shape ", shape_str(in));
+// The in-range positions of window o of a kernel/stride/padding/dilation rule.
+Axis window_axis(std::int64_t o, std::int64_t in, const Rule& r) {
+  const std::int64_t start = o * r.s - r.p;
+  const std::int64_t lo = start < 0 ? (-start + r.d - 1) / r.d : 0;  // first u inside
+  const std::int64_t hi = std::min(r.k, (in - start + r.d - 1) / r.d);
+  return {start + lo * r.d, r.d, std::max<std::int64_t>(hi - lo, 0)};
 }
 
-Shape with_spatial(Shape in, std::int64_t oh, std::int64_t ow) {
-  in[in.size() - 2] = oh;
-  in[in.size() - 1] = ow;
+// Adaptive bin o of `out` bins over `in` positions: [floor(o*in/out), ceil((o+1)*in/out)).
+Axis adaptive_axis(std::int64_t o, std::int64_t in, std::int64_t out) {
+  const std::int64_t begin = o * in / out, end = ((o + 1) * in + out - 1) / out;
+  return {begin, 1, end - begin};
+}
+
+// Calls fn(output index in plane, axes) for every output position of one plane.
+template <typename AxisOf, typename Fn>
+void for_each_window(const Geometry& g, AxisOf&& axis_of, Fn&& fn) {
+  std::int64_t at = 0;
+  for (std::int64_t a = 0; a < g.out[0]; ++a)
+    for (std::int64_t i = 0; i < g.out[1]; ++i)
+      for (std::int64_t j = 0; j < g.out[2]; ++j)
+        fn(at++, std::array<Axis, 3>{axis_of(0, a), axis_of(1, i), axis_of(2, j)});
+}
+
+// Calls fn(index in plane) for every position a window reads.
+template <typename Fn>
+void for_each_position(const Geometry& g, const std::array<Axis, 3>& w, Fn&& fn) {
+  for (std::int64_t a = 0; a < w[0].count; ++a)
+    for (std::int64_t i = 0; i < w[1].count; ++i) {
+      const std::int64_t row =
+          ((w[0].first + a * w[0].step) * g.in[1] + w[1].first + i * w[1].step) * g.in[2];
+      for (std::int64_t j = 0; j < w[2].count; ++j) fn(row + w[2].first + j * w[2].step);
+    }
+}
+
+template <std::size_t D>
+std::string rank_error(const std::string& name, const Shape& in) {
+  static const char* const kLayouts[] = {"", "(C, L) or (N, C, L)", "(C, H, W) or (N, C, H, W)",
+                                         "(C, D, H, W) or (N, C, D, H, W)"};
+  return name + ": expected " + std::to_string(D + 1) + "D or " + std::to_string(D + 2) +
+         "D input " + kLayouts[D] + ", got shape " + shape_str(in);
+}
+
+template <std::size_t D>
+void check_rank(const std::string& name, const Shape& in) {
+  SYNCBN_CHECK_AS(ShapeError, in.size() == D + 1 || in.size() == D + 2, rank_error<D>(name, in));
+}
+
+// The input's last D sizes as a 3-D geometry with the given output sizes.
+template <std::size_t D>
+Geometry geometry_of(const Shape& in, const std::array<std::int64_t, D>& out) {
+  Geometry g{in.size() == D + 1 ? in[0] : in[0] * in[1], {1, 1, 1}, {1, 1, 1}};
+  for (std::size_t i = 0; i < D; ++i) {
+    g.in[3 - D + i] = in[in.size() - D + i];
+    g.out[3 - D + i] = out[i];
+  }
+  return g;
+}
+
+template <std::size_t D>
+Shape with_spatial(Shape in, const std::array<std::int64_t, D>& out) {
+  std::copy(out.begin(), out.end(), in.end() - D);
   return in;
 }
 
-// Planes (n, c) of a 3D/4D tensor and their size.
-std::int64_t planes_of(const Shape& s) {
-  return shape_numel(s) / (s[s.size() - 2] * s[s.size() - 1]);
+// The D window rules as 3-D (identity rules on the leading axes).
+template <std::size_t D>
+std::array<Rule, 3> rules_of(const SizeN<D>& k, const SizeN<D>& s, const SizeN<D>& p,
+                             const SizeN<D>& d) {
+  std::array<Rule, 3> r{};
+  for (std::size_t i = 0; i < D; ++i) r[3 - D + i] = {k[i], s[i], p[i], d[i]};
+  return r;
+}
+
+template <std::size_t D>
+std::array<std::int64_t, D> pooled_sizes(const std::string& name, const Shape& in,
+                                         const std::array<Rule, 3>& rules, bool ceil_mode) {
+  std::array<std::int64_t, D> out{};
+  bool positive = true;
+  for (std::size_t i = 0; i < D; ++i) {
+    out[i] = pooled_size(in[in.size() - D + i], rules[3 - D + i], ceil_mode);
+    positive = positive && out[i] >= 1;
+  }
+  SYNCBN_CHECK_AS(ShapeError, positive, name, ": input of shape ", shape_str(in),
+                  " gives an output of ", shape_str(Shape(out.begin(), out.end())),
+                  "; output size is too small");
+  return out;
+}
+
+void check_grad_shape(const std::string& name, const Shape& grad, const Shape& expected) {
+  SYNCBN_CHECK_AS(ShapeError, grad == expected, name, ": grad_output shape ", shape_str(grad),
+                  " does not match the output shape ", shape_str(expected));
+}
+
+template <std::size_t D>
+void check_window_options(const std::string& name, const SizeN<D>& k, const SizeN<D>& s,
+                          const SizeN<D>& p) {
+  SYNCBN_CHECK(k.all_positive() && s.all_positive(), name, ": kernel_size ", k.str(),
+               " and stride ", s.str(), " must be positive");
+  bool half = p.all_non_negative();
+  for (std::size_t i = 0; i < D; ++i) half = half && p[i] <= k[i] / 2;
+  SYNCBN_CHECK(half, name, ": pad should be at most half of kernel size, but got pad=", p.str(),
+               ", kernel_size=", k.str());
+}
+
+std::string py_bool(bool b) {
+  return b ? "True" : "False";
 }
 }  // namespace
 
-MaxPool2d::MaxPool2d(MaxPool2dOptions options) : options_(options) {
+// ---- MaxPool ----
+
+template <std::size_t D>
+MaxPoolNd<D>::MaxPoolNd(MaxPoolOptions<D> options) : options_(options) {
   const auto& o = options_;
-  SYNCBN_CHECK(
-      o.kernel_size().h > 0 && o.kernel_size().w > 0 && o.stride().h > 0 && o.stride().w > 0,
-      "MaxPool2d: kernel_size ", o.kernel_size().str(), " and stride ", o.stride().str(),
-      " must be positive");
-  SYNCBN_CHECK(o.padding().h >= 0 && o.padding().w >= 0 && o.padding().h <= o.kernel_size().h / 2 &&
-                   o.padding().w <= o.kernel_size().w / 2,
-               "pad should be at most half of effective kernel size, but got pad=",
-               o.padding().str(), ", kernel_size=", o.kernel_size().str());
+  const std::string name = type_name() + "(" + extra_repr() + ")";
+  check_window_options(name, o.kernel_size(), o.stride(), o.padding());
+  SYNCBN_CHECK(o.dilation().all_positive(), name, ": dilation ", o.dilation().str(),
+               " must be positive");
 }
 
-std::string MaxPool2d::extra_repr() const {
-  const auto& o = options_;
-  return "kernel_size=" + o.kernel_size().str() + ", stride=" + o.stride().str() +
-         ", padding=" + o.padding().str() + ", ceil_mode=" + (o.ceil_mode() ? "True" : "False");
+template <std::size_t D>
+std::string MaxPoolNd<D>::type_name() const {
+  return "MaxPool" + std::to_string(D) + "d";
 }
 
-Shape MaxPool2d::output_shape(const Shape& in) const {
-  const std::string name = "MaxPool2d(" + extra_repr() + ")";
-  check_rank(name, in);
+template <std::size_t D>
+std::string MaxPoolNd<D>::extra_repr() const {
   const auto& o = options_;
-  const std::int64_t h = in[in.size() - 2], w = in[in.size() - 1];
-  const std::int64_t oh =
-      pooled_size(h, o.kernel_size().h, o.stride().h, o.padding().h, o.ceil_mode());
-  const std::int64_t ow =
-      pooled_size(w, o.kernel_size().w, o.stride().w, o.padding().w, o.ceil_mode());
-  SYNCBN_CHECK_AS(ShapeError, oh >= 1 && ow >= 1, name, ": input of shape ", shape_str(in),
-                  " gives an output of ", oh, "x", ow, "; output size is too small");
-  return with_spatial(in, oh, ow);
+  return "kernel_size=" + o.kernel_size().given_str() + ", stride=" + o.stride().given_str() +
+         ", padding=" + o.padding().given_str() + ", dilation=" + o.dilation().given_str() +
+         ", ceil_mode=" + py_bool(o.ceil_mode());
 }
 
-Tensor MaxPool2d::forward(const Tensor& input) {
+template <std::size_t D>
+Shape MaxPoolNd<D>::output_shape(const Shape& in) const {
+  const auto& o = options_;
+  const std::string name = type_name() + "(" + extra_repr() + ")";
+  check_rank<D>(name, in);
+  const auto rules = rules_of(o.kernel_size(), o.stride(), o.padding(), o.dilation());
+  return with_spatial<D>(in, pooled_sizes<D>(name, in, rules, o.ceil_mode()));
+}
+
+template <std::size_t D>
+Tensor MaxPoolNd<D>::forward(const Tensor& input) {
   const Shape out_shape = output_shape(input.shape());
   const auto& o = options_;
-  const std::int64_t h = input.size(-2), w = input.size(-1), oh = out_shape.end()[-2],
-                     ow = out_shape.back();
-  SYNCBN_CHECK(h * w <= std::numeric_limits<std::int32_t>::max(), "MaxPool2d: plane too large");
+  const auto rules = rules_of(o.kernel_size(), o.stride(), o.padding(), o.dilation());
+  std::array<std::int64_t, D> os{};
+  std::copy(out_shape.end() - D, out_shape.end(), os.begin());
+  const Geometry g = geometry_of<D>(input.shape(), os);
+  SYNCBN_CHECK(g.in_plane() <= std::numeric_limits<std::int32_t>::max(), type_name(),
+               ": plane too large for its arg-max indices");
   Tensor out = Tensor::empty(out_shape);
   saved_argmax_.resize(static_cast<std::size_t>(out.numel()));
-  const float* x = input.data<float>();
-  float* y = out.data<float>();
-  std::int32_t* arg = saved_argmax_.data();
-  for (std::int64_t plane = 0; plane < planes_of(input.shape()); ++plane, x += h * w) {
-    for (std::int64_t i = 0; i < oh; ++i) {
-      const std::int64_t r0 = std::max<std::int64_t>(i * o.stride().h - o.padding().h, 0);
-      const std::int64_t r1 = std::min(i * o.stride().h - o.padding().h + o.kernel_size().h, h);
-      for (std::int64_t j = 0; j < ow; ++j, ++y, ++arg) {
-        const std::int64_t c0 = std::max<std::int64_t>(j * o.stride().w - o.padding().w, 0);
-        const std::int64_t c1 = std::min(j * o.stride().w - o.padding().w + o.kernel_size().w, w);
-        std::int64_t best = r0 * w + c0;
-        for (std::int64_t r = r0; r < r1; ++r)
-          for (std::int64_t c = c0; c < c1; ++c)
-            if (x[r * w + c] > x[best] || std::isnan(x[r * w + c])) best = r * w + c;
-        *y = x[best];
-        *arg = static_cast<std::int32_t>(best);
-      }
-    }
+  const auto axis_of = [&](int k, std::int64_t i) { return window_axis(i, g.in[k], rules[k]); };
+  for (std::int64_t plane = 0; plane < g.planes; ++plane) {
+    const float* x = input.data<float>() + plane * g.in_plane();
+    float* y = out.data<float>() + plane * g.out_plane();
+    std::int32_t* arg = saved_argmax_.data() + plane * g.out_plane();
+    for_each_window(g, axis_of, [&](std::int64_t at, const std::array<Axis, 3>& w) {
+      std::int64_t best = -1;  // stays -1 only for a window with no input inside
+      float best_value = -std::numeric_limits<float>::infinity();
+      for_each_position(g, w, [&](std::int64_t p) {
+        if (best < 0 || x[p] > best_value || std::isnan(x[p])) best = p, best_value = x[p];
+      });
+      y[at] = best_value;
+      arg[at] = static_cast<std::int32_t>(best);
+    });
   }
   saved_input_shape_ = input.shape();
   return out;
 }
 
-Tensor MaxPool2d::backward(const Tensor& grad_output) {
-  SYNCBN_CHECK(!saved_input_shape_.empty(), "MaxPool2d: backward called before forward");
+template <std::size_t D>
+Tensor MaxPoolNd<D>::backward(const Tensor& grad_output) {
+  SYNCBN_CHECK(!saved_input_shape_.empty(), type_name(), ": backward called before forward");
   const Shape out_shape = output_shape(saved_input_shape_);
-  SYNCBN_CHECK_AS(ShapeError, grad_output.shape() == out_shape, "MaxPool2d(", extra_repr(),
-                  "): grad_output shape ", shape_str(grad_output.shape()),
-                  " does not match the output shape ", shape_str(out_shape));
+  check_grad_shape(type_name() + "(" + extra_repr() + ")", grad_output.shape(), out_shape);
   Tensor dx(saved_input_shape_);
-  const std::int64_t plane_in = saved_input_shape_.end()[-2] * saved_input_shape_.back();
-  const std::int64_t plane_out = out_shape.end()[-2] * out_shape.back();
+  const std::int64_t in_plane =
+      shape_numel(Shape(saved_input_shape_.end() - D, saved_input_shape_.end()));
+  const std::int64_t out_plane = shape_numel(Shape(out_shape.end() - D, out_shape.end()));
   const float* dy = grad_output.data<float>();
   float* out = dx.data<float>();
-  for (std::int64_t plane = 0; plane < planes_of(out_shape); ++plane)
-    for (std::int64_t i = plane * plane_out; i < (plane + 1) * plane_out; ++i)
-      out[plane * plane_in + saved_argmax_[i]] += dy[i];
+  for (std::int64_t i = 0; i < grad_output.numel(); ++i) {
+    const std::int32_t a = saved_argmax_[static_cast<std::size_t>(i)];
+    if (a >= 0) out[(i / out_plane) * in_plane + a] += dy[i];
+  }
   return dx;
 }
 
-AdaptiveAvgPool2d::AdaptiveAvgPool2d(Size2 output_size) : output_size_(output_size) {
-  SYNCBN_CHECK(output_size.h > 0 && output_size.w > 0, "AdaptiveAvgPool2d: output_size ",
-               output_size.str(), " must be positive");
+// ---- AvgPool ----
+
+template <std::size_t D>
+AvgPoolNd<D>::AvgPoolNd(AvgPoolOptions<D> options) : options_(options) {
+  const auto& o = options_;
+  check_window_options(type_name() + "(" + extra_repr() + ")", o.kernel_size(), o.stride(),
+                       o.padding());
 }
 
-std::string AdaptiveAvgPool2d::extra_repr() const {
-  return "output_size=" + output_size_.str();
+template <std::size_t D>
+std::string AvgPoolNd<D>::type_name() const {
+  return "AvgPool" + std::to_string(D) + "d";
 }
 
-Shape AdaptiveAvgPool2d::output_shape(const Shape& in) const {
-  const std::string name = "AdaptiveAvgPool2d(" + extra_repr() + ")";
-  check_rank(name, in);
-  SYNCBN_CHECK_AS(ShapeError, in.end()[-2] > 0 && in.back() > 0, name,
-                  ": expected non-empty spatial dims, got input of shape ", shape_str(in));
-  return with_spatial(in, output_size_.h, output_size_.w);
+template <std::size_t D>
+std::string AvgPoolNd<D>::extra_repr() const {
+  // PyTorch's AvgPool1d stores its sizes as 1-tuples; AvgPool2d/3d keep them as given.
+  const auto& o = options_;
+  const auto show = [](const SizeN<D>& s) { return D == 1 ? s.str() : s.given_str(); };
+  return "kernel_size=" + show(o.kernel_size()) + ", stride=" + show(o.stride()) +
+         ", padding=" + show(o.padding());
+}
+
+template <std::size_t D>
+Shape AvgPoolNd<D>::output_shape(const Shape& in) const {
+  const auto& o = options_;
+  const std::string name = type_name() + "(" + extra_repr() + ")";
+  check_rank<D>(name, in);
+  const auto rules = rules_of(o.kernel_size(), o.stride(), o.padding(), SizeN<D>(1));
+  return with_spatial<D>(in, pooled_sizes<D>(name, in, rules, o.ceil_mode()));
 }
 
 namespace {
-// Window [begin, end) of output index i when `in` positions pool into `out` bins.
-std::int64_t bin_begin(std::int64_t i, std::int64_t in, std::int64_t out) {
-  return i * in / out;
-}
-std::int64_t bin_end(std::int64_t i, std::int64_t in, std::int64_t out) {
-  return ((i + 1) * in + out - 1) / out;
+// The divisor of one average window: its in-input positions, or (count_include_pad) the
+// window clipped to the padded input [-p, in + p).
+double avg_divisor(const std::array<Axis, 3>& w, const std::array<std::int64_t, 3>& index,
+                   const Geometry& g, const std::array<Rule, 3>& rules, bool include_pad) {
+  double n = 1;
+  for (int k = 0; k < 3; ++k) {
+    const std::int64_t start = index[k] * rules[k].s - rules[k].p;
+    const std::int64_t end = std::min(start + rules[k].k, g.in[k] + rules[k].p);
+    n *= static_cast<double>(include_pad ? end - start : w[k].count);
+  }
+  return n;
 }
 
-// Visits every (output index, window) pair of one plane.
+// Calls fn(output index, axes, divisor) for every average window of a plane.
 template <typename Fn>
-void for_each_window(std::int64_t h, std::int64_t w, Size2 out, Fn&& fn) {
-  for (std::int64_t i = 0; i < out.h; ++i)
-    for (std::int64_t j = 0; j < out.w; ++j)
-      fn(i * out.w + j, bin_begin(i, h, out.h), bin_end(i, h, out.h), bin_begin(j, w, out.w),
-         bin_end(j, w, out.w));
+void for_each_avg_window(const Geometry& g, const std::array<Rule, 3>& rules, bool include_pad,
+                         Fn&& fn) {
+  const auto axis_of = [&](int k, std::int64_t i) { return window_axis(i, g.in[k], rules[k]); };
+  for_each_window(g, axis_of, [&](std::int64_t at, const std::array<Axis, 3>& w) {
+    const std::array<std::int64_t, 3> index{at / (g.out[1] * g.out[2]), at / g.out[2] % g.out[1],
+                                            at % g.out[2]};
+    fn(at, w, avg_divisor(w, index, g, rules, include_pad));
+  });
 }
 }  // namespace
 
-Tensor AdaptiveAvgPool2d::forward(const Tensor& input) {
-  Tensor out = Tensor::empty(output_shape(input.shape()));
-  const std::int64_t h = input.size(-2), w = input.size(-1),
-                     plane_out = output_size_.h * output_size_.w;
-  for (std::int64_t plane = 0; plane < planes_of(input.shape()); ++plane) {
-    const float* x = input.data<float>() + plane * h * w;
-    float* y = out.data<float>() + plane * plane_out;
-    for_each_window(
-        h, w, output_size_,
-        [&](std::int64_t at, std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1) {
-          double s = 0;
-          for (std::int64_t r = r0; r < r1; ++r)
-            for (std::int64_t c = c0; c < c1; ++c) s += x[r * w + c];
-          y[at] = static_cast<float>(s / static_cast<double>((r1 - r0) * (c1 - c0)));
-        });
+template <std::size_t D>
+Tensor AvgPoolNd<D>::forward(const Tensor& input) {
+  const Shape out_shape = output_shape(input.shape());
+  const auto& o = options_;
+  const auto rules = rules_of(o.kernel_size(), o.stride(), o.padding(), SizeN<D>(1));
+  std::array<std::int64_t, D> os{};
+  std::copy(out_shape.end() - D, out_shape.end(), os.begin());
+  const Geometry g = geometry_of<D>(input.shape(), os);
+  Tensor out = Tensor::empty(out_shape);
+  for (std::int64_t plane = 0; plane < g.planes; ++plane) {
+    const float* x = input.data<float>() + plane * g.in_plane();
+    float* y = out.data<float>() + plane * g.out_plane();
+    for_each_avg_window(g, rules, o.count_include_pad(),
+                        [&](std::int64_t at, const std::array<Axis, 3>& w, double divisor) {
+                          double s = 0;
+                          for_each_position(g, w, [&](std::int64_t p) { s += x[p]; });
+                          y[at] = divisor > 0 ? static_cast<float>(s / divisor) : 0.f;
+                        });
   }
   saved_input_shape_ = input.shape();
   return out;
 }
 
-// When the windows tile the plane (H and W divisible by the output size, e.g. global pooling),
-// each input pixel belongs to exactly one window, so dx is written once instead of zero-filled
-// and accumulated.
-Tensor AdaptiveAvgPool2d::backward(const Tensor& grad_output) {
-  SYNCBN_CHECK(!saved_input_shape_.empty(), "AdaptiveAvgPool2d: backward called before forward");
+template <std::size_t D>
+Tensor AvgPoolNd<D>::backward(const Tensor& grad_output) {
+  SYNCBN_CHECK(!saved_input_shape_.empty(), type_name(), ": backward called before forward");
   const Shape out_shape = output_shape(saved_input_shape_);
-  SYNCBN_CHECK_AS(ShapeError, grad_output.shape() == out_shape, "AdaptiveAvgPool2d(", extra_repr(),
-                  "): grad_output shape ", shape_str(grad_output.shape()),
-                  " does not match the output shape ", shape_str(out_shape));
-  const std::int64_t h = saved_input_shape_.end()[-2], w = saved_input_shape_.back();
-  const bool tiles = h % output_size_.h == 0 && w % output_size_.w == 0;
-  Tensor dx = tiles ? Tensor::empty(saved_input_shape_) : Tensor(saved_input_shape_);
-  const std::int64_t plane_out = output_size_.h * output_size_.w;
-  for (std::int64_t plane = 0; plane < planes_of(saved_input_shape_); ++plane) {
-    const float* dy = grad_output.data<float>() + plane * plane_out;
-    float* g = dx.data<float>() + plane * h * w;
-    for_each_window(
-        h, w, output_size_,
-        [&](std::int64_t at, std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1) {
-          const float share = dy[at] / static_cast<float>((r1 - r0) * (c1 - c0));
-          for (std::int64_t r = r0; r < r1; ++r)
-            for (std::int64_t c = c0; c < c1; ++c)
-              g[r * w + c] = tiles ? share : g[r * w + c] + share;
-        });
+  check_grad_shape(type_name() + "(" + extra_repr() + ")", grad_output.shape(), out_shape);
+  const auto& o = options_;
+  const auto rules = rules_of(o.kernel_size(), o.stride(), o.padding(), SizeN<D>(1));
+  std::array<std::int64_t, D> os{};
+  std::copy(out_shape.end() - D, out_shape.end(), os.begin());
+  const Geometry g = geometry_of<D>(saved_input_shape_, os);
+  Tensor dx(saved_input_shape_);
+  for (std::int64_t plane = 0; plane < g.planes; ++plane) {
+    const float* dy = grad_output.data<float>() + plane * g.out_plane();
+    float* gx = dx.data<float>() + plane * g.in_plane();
+    for_each_avg_window(g, rules, o.count_include_pad(),
+                        [&](std::int64_t at, const std::array<Axis, 3>& w, double divisor) {
+                          if (divisor <= 0) return;
+                          const float share = static_cast<float>(dy[at] / divisor);
+                          for_each_position(g, w, [&](std::int64_t p) { gx[p] += share; });
+                        });
   }
   return dx;
 }
+
+// ---- AdaptiveAvgPool ----
+
+template <std::size_t D>
+AdaptiveAvgPoolNd<D>::AdaptiveAvgPoolNd(SizeN<D> output_size) : output_size_(output_size) {
+  SYNCBN_CHECK(output_size.all_positive(), type_name(), ": output_size ", output_size.str(),
+               " must be positive");
+}
+
+template <std::size_t D>
+std::string AdaptiveAvgPoolNd<D>::type_name() const {
+  return "AdaptiveAvgPool" + std::to_string(D) + "d";
+}
+
+template <std::size_t D>
+std::string AdaptiveAvgPoolNd<D>::extra_repr() const {
+  return "output_size=" + output_size_.given_str();
+}
+
+template <std::size_t D>
+Shape AdaptiveAvgPoolNd<D>::output_shape(const Shape& in) const {
+  const std::string name = type_name() + "(" + extra_repr() + ")";
+  check_rank<D>(name, in);
+  bool non_empty = true;
+  for (std::size_t i = 0; i < D; ++i) non_empty = non_empty && in[in.size() - D + i] > 0;
+  SYNCBN_CHECK_AS(ShapeError, non_empty, name,
+                  ": expected non-empty spatial dims, got input of shape ", shape_str(in));
+  return with_spatial<D>(in, output_size_.values());
+}
+
+template <std::size_t D>
+Tensor AdaptiveAvgPoolNd<D>::forward(const Tensor& input) {
+  Tensor out = Tensor::empty(output_shape(input.shape()));
+  const Geometry g = geometry_of<D>(input.shape(), output_size_.values());
+  const auto axis_of = [&](int k, std::int64_t i) { return adaptive_axis(i, g.in[k], g.out[k]); };
+  for (std::int64_t plane = 0; plane < g.planes; ++plane) {
+    const float* x = input.data<float>() + plane * g.in_plane();
+    float* y = out.data<float>() + plane * g.out_plane();
+    for_each_window(g, axis_of, [&](std::int64_t at, const std::array<Axis, 3>& w) {
+      double s = 0;
+      for_each_position(g, w, [&](std::int64_t p) { s += x[p]; });
+      y[at] = static_cast<float>(s / static_cast<double>(w[0].count * w[1].count * w[2].count));
+    });
+  }
+  saved_input_shape_ = input.shape();
+  return out;
+}
+
+// When the windows tile the input (sizes divisible by the output size, e.g. global pooling),
+// each input element belongs to exactly one window, so dx is written once instead of
+// zero-filled and accumulated.
+template <std::size_t D>
+Tensor AdaptiveAvgPoolNd<D>::backward(const Tensor& grad_output) {
+  SYNCBN_CHECK(!saved_input_shape_.empty(), type_name(), ": backward called before forward");
+  const Shape out_shape = output_shape(saved_input_shape_);
+  check_grad_shape(type_name() + "(" + extra_repr() + ")", grad_output.shape(), out_shape);
+  const Geometry g = geometry_of<D>(saved_input_shape_, output_size_.values());
+  bool tiles = true;
+  for (int k = 0; k < 3; ++k) tiles = tiles && g.in[k] % g.out[k] == 0;
+  Tensor dx = tiles ? Tensor::empty(saved_input_shape_) : Tensor(saved_input_shape_);
+  const auto axis_of = [&](int k, std::int64_t i) { return adaptive_axis(i, g.in[k], g.out[k]); };
+  for (std::int64_t plane = 0; plane < g.planes; ++plane) {
+    const float* dy = grad_output.data<float>() + plane * g.out_plane();
+    float* gx = dx.data<float>() + plane * g.in_plane();
+    for_each_window(g, axis_of, [&](std::int64_t at, const std::array<Axis, 3>& w) {
+      const float share = dy[at] / static_cast<float>(w[0].count * w[1].count * w[2].count);
+      for_each_position(g, w, [&](std::int64_t p) { gx[p] = tiles ? share : gx[p] + share; });
+    });
+  }
+  return dx;
+}
+
+template class MaxPoolNd<1>;
+template class MaxPoolNd<2>;
+template class MaxPoolNd<3>;
+template class AvgPoolNd<1>;
+template class AvgPoolNd<2>;
+template class AvgPoolNd<3>;
+template class AdaptiveAvgPoolNd<1>;
+template class AdaptiveAvgPoolNd<2>;
+template class AdaptiveAvgPoolNd<3>;
 
 }  // namespace syncbn::nn

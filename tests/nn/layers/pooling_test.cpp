@@ -71,12 +71,12 @@ TEST(MaxPool2d, ErrorsNameTheLayerAndShapes) {
   EXPECT_THROW(MaxPool2d(MaxPool2dOptions(0)), ValueError);
   MaxPool2d pool(MaxPool2dOptions(3).stride(2).padding(1));
   EXPECT_EQ(pool.repr(),
-            "MaxPool2d(kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), ceil_mode=False)");
+            "MaxPool2d(kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=False)");
   testing::expect_error_mentions<ShapeError>(
       [&] {
         pool.forward(Tensor({5, 5}));
       },
-      {"MaxPool2d(kernel_size=(3, 3)", "[5, 5]"});
+      {"MaxPool2d(kernel_size=3", "[5, 5]"});
   testing::expect_error_mentions<ShapeError>(
       [&] {
         MaxPool2d(MaxPool2dOptions(3)).forward(Tensor({1, 1, 2, 2}));
@@ -121,12 +121,13 @@ TEST(AdaptiveAvgPool2d, OverlappingBinsAsPyTorch) {
 TEST(AdaptiveAvgPool2d, Errors) {
   EXPECT_THROW(AdaptiveAvgPool2d(0), ValueError);
   AdaptiveAvgPool2d pool(1);
-  EXPECT_EQ(pool.repr(), "AdaptiveAvgPool2d(output_size=(1, 1))");
+  EXPECT_EQ(pool.repr(), "AdaptiveAvgPool2d(output_size=1)");
+  EXPECT_EQ(AdaptiveAvgPool2d({1, 1}).repr(), "AdaptiveAvgPool2d(output_size=(1, 1))");
   testing::expect_error_mentions<ShapeError>(
       [&] {
         pool.forward(Tensor({2, 3}));
       },
-      {"AdaptiveAvgPool2d(output_size=(1, 1))", "[2, 3]"});
+      {"AdaptiveAvgPool2d(output_size=1)", "[2, 3]"});
   pool.forward(Tensor({2, 3, 4, 4}));
   testing::expect_error_mentions<ShapeError>(
       [&] {

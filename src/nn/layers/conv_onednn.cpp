@@ -1,11 +1,13 @@
-// Conv2d on oneDNN (Debian's libdnnl 2.6, OpenMP runtime): the only file that includes its
-// header. Contract in conv2d_kernels.hpp; why oneDNN in conv2d.hpp.
+// Conv1d/2d/3d on oneDNN (Debian's libdnnl 2.6, OpenMP runtime): the only file that includes
+// its header. Contract in conv_kernels.hpp; why oneDNN in conv.hpp. The notes below were
+// measured on Conv2d; the other ranks use the same primitives with ncw/ncdhw layouts, dilation
+// and groups (a grouped weight [O, C/G, *k] is the same memory as oneDNN's [G, O/G, C/G, *k]).
 //
-// Layouts. The layer's tensors are plain NCHW / OIHW. oneDNN's fast kernels (jit:avx512_core,
-// jit_1x1) want blocked layouts (nChw16c, OIhw16i16o), so each primitive is created with
-// format "any" and reorders convert at the edges. Per step and layer that is: input -> blocked
-// (which doubles as the input backward keeps), blocked output -> NCHW, dy -> blocked once (both
-// backward primitives read the same layout), blocked dx -> NCHW, plus weight-sized reorders.
+// Layouts. The layer's tensors are plain NC* / OI* (Conv2d: NCHW / OIHW). oneDNN's fast kernels
+// (jit:avx512_core, jit_1x1) want blocked layouts (nChw16c, OIhw16i16o), so each primitive is
+// created with format "any" and reorders convert at the edges. Per step and layer that is: input ->
+// blocked (which doubles as the input backward keeps), blocked output -> NCHW, dy -> blocked once
+// (both backward primitives read the same layout), blocked dx -> NCHW, plus weight-sized reorders.
 // Measured on the target EPYC at one thread, batch 64, for the 16-channel 28x28 3x3 layer: forward
 // + both backward passes take 3.05 ms on blocked layouts, of which 0.25 ms are these reorders,
 // against 14.0 ms when the primitives read and write plain NCHW (oneDNN then falls back to its
@@ -31,7 +33,7 @@
 #include <utility>
 #include <vector>
 
-#include "conv2d_kernels.hpp"
+#include "conv_kernels.hpp"
 #include "syncbn/error.hpp"
 
 namespace syncbn::nn::detail {
@@ -102,11 +104,38 @@ Desc any(const memory::dims& dims) {
   return Desc(dims, kF32, Tag::any);
 }
 
+// Plain layouts by spatial rank (1, 2, 3): data, weights, grouped weights.
+Tag data_tag(std::size_t rank) {
+  static const Tag tags[] = {Tag::ncw, Tag::nchw, Tag::ncdhw};
+  return tags[rank - 1];
+}
+Tag weights_tag(std::size_t rank, bool grouped) {
+  static const Tag plain[] = {Tag::oiw, Tag::oihw, Tag::oidhw};
+  static const Tag groups[] = {Tag::goiw, Tag::goihw, Tag::goidhw};
+  return grouped ? groups[rank - 1] : plain[rank - 1];
+}
+
+// The weight's dims as oneDNN sees them: [O, C/G, *k], or [G, O/G, C/G, *k] with groups.
+memory::dims weights_dims(const ConvSpec& s) {
+  const std::int64_t g = s.groups, per_group_in = s.in_channels / g;
+  memory::dims d = g > 1 ? memory::dims{g, s.out_channels / g, per_group_in}
+                         : memory::dims{s.out_channels, per_group_in};
+  d.insert(d.end(), s.kernel.begin(), s.kernel.end());
+  return d;
+}
+
+// oneDNN counts dilation from 0 (no gap), PyTorch from 1.
+memory::dims onednn_dilation(const ConvSpec& s) {
+  memory::dims d;
+  for (const auto x : s.dilation) d.push_back(x - 1);
+  return d;
+}
+
 // The primitives for one input shape; the backward ones are made on the first backward.
 struct Plan {
   Shape input;
-  Desc x, y, w, b;  // the layer's own layouts: NCHW, NCHW, OIHW, [O] (b empty without bias)
-  memory::dims strides, padding;
+  Desc x, y, w, b;  // the layer's own layouts: NC*, NC*, OI*, [O] (b empty without bias)
+  memory::dims strides, dilates, padding;
   dnnl::convolution_forward::primitive_desc fwd_pd;
   dnnl::convolution_forward fwd;
   dnnl::reorder x_in, w_in, y_out;
@@ -120,7 +149,7 @@ struct Plan {
 
 class OnednnKernels : public ConvKernels {
  public:
-  explicit OnednnKernels(const Conv2dOptions& options) : options_(options) {}
+  explicit OnednnKernels(ConvSpec spec) : spec_(std::move(spec)) {}
   void forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y) override;
   void backward(const Tensor& dy, const Tensor& w, float* dw, float* db, Tensor& dx) override;
 
@@ -130,7 +159,7 @@ class OnednnKernels : public ConvKernels {
   void make_backward(Plan& p) const;
   const void* diff_dst_for_data(Plan& p, const Tensor& dy, const void* for_weights);
 
-  Conv2dOptions options_;
+  ConvSpec spec_;
   std::vector<std::unique_ptr<Plan>> plans_;
   Plan* last_ = nullptr;           // the plan of the last forward
   Tensor saved_, w_fwd_, w_data_;  // input in the forward's layout; weights reordered
@@ -138,20 +167,21 @@ class OnednnKernels : public ConvKernels {
 };
 
 std::unique_ptr<Plan> OnednnKernels::make_plan(const Shape& in, const Shape& out) const {
-  const auto& o = options_;
+  const ConvSpec& o = spec_;
   auto p = std::make_unique<Plan>();
   p->input = in;
   const memory::dims src(in.begin(), in.end()), dst(out.begin(), out.end());
-  const memory::dims wei{o.out_channels(), o.in_channels(), o.kernel_size().h, o.kernel_size().w};
-  p->x = Desc(src, kF32, Tag::nchw);
-  p->y = Desc(dst, kF32, Tag::nchw);
-  p->w = Desc(wei, kF32, Tag::oihw);
-  if (o.bias()) p->b = Desc({o.out_channels()}, kF32, Tag::a);
-  p->strides = {o.stride().h, o.stride().w};
-  p->padding = {o.padding().h, o.padding().w};  // the right/bottom side too: floor division
+  const memory::dims wei = weights_dims(o);
+  p->x = Desc(src, kF32, data_tag(o.rank()));
+  p->y = Desc(dst, kF32, data_tag(o.rank()));
+  p->w = Desc(wei, kF32, weights_tag(o.rank(), o.groups > 1));
+  if (o.bias) p->b = Desc({o.out_channels}, kF32, Tag::a);
+  p->strides = o.stride;
+  p->dilates = onednn_dilation(o);
+  p->padding = o.padding;  // the right/bottom side too: floor division
   p->fwd_pd = dnnl::convolution_forward::primitive_desc(
       {dnnl::prop_kind::forward_training, kDirect, any(src), any(wei), p->b, any(dst), p->strides,
-       p->padding, p->padding},
+       p->dilates, p->padding, p->padding},
       engine());
   p->fwd = dnnl::convolution_forward(p->fwd_pd);
   p->x_in = reorder_or_none(p->x, p->fwd_pd.src_desc());
@@ -162,15 +192,16 @@ std::unique_ptr<Plan> OnednnKernels::make_plan(const Shape& in, const Shape& out
 
 void OnednnKernels::make_backward(Plan& p) const {
   const memory::dims wei = p.w.dims(), dst = p.y.dims();
-  const bool plain_dx = options_.in_channels() <= kPlainDataGradChannels;
+  const bool plain_dx = spec_.in_channels <= kPlainDataGradChannels;
   p.data_pd = dnnl::convolution_backward_data::primitive_desc(
-      {kDirect, plain_dx ? p.x : any(p.x.dims()), any(wei), any(dst), p.strides, p.padding,
-       p.padding},
+      {kDirect, plain_dx ? p.x : any(p.x.dims()), any(wei), any(dst), p.strides, p.dilates,
+       p.padding, p.padding},
       engine(), p.fwd_pd);
   p.data = dnnl::convolution_backward_data(p.data_pd);
   // The saved input is in the forward's layout, so backward-weights must read that one.
   p.weights_pd = dnnl::convolution_backward_weights::primitive_desc(
-      {kDirect, p.fwd_pd.src_desc(), any(wei), p.b, any(dst), p.strides, p.padding, p.padding},
+      {kDirect, p.fwd_pd.src_desc(), any(wei), p.b, any(dst), p.strides, p.dilates, p.padding,
+       p.padding},
       engine(), p.fwd_pd);
   p.weights = dnnl::convolution_backward_weights(p.weights_pd);
   p.dy_in = reorder_or_none(p.y, p.weights_pd.diff_dst_desc());
@@ -223,7 +254,7 @@ const void* OnednnKernels::diff_dst_for_data(Plan& p, const Tensor& dy, const vo
 }
 
 void OnednnKernels::backward(const Tensor& dy, const Tensor& w, float* dw, float* db, Tensor& dx) {
-  SYNCBN_CHECK(last_ != nullptr, "Conv2d: backward after a failed forward");
+  SYNCBN_CHECK(last_ != nullptr, "Conv: backward after a failed forward");
   Plan& p = *last_;
   if (!p.has_backward) make_backward(p);
   const Desc& dy_w = p.weights_pd.diff_dst_desc();
@@ -250,13 +281,13 @@ void OnednnKernels::backward(const Tensor& dy, const Tensor& w, float* dw, float
   run(p.dw_add, dw_desc, dw_.raw(), p.w, dw);
   if (db != nullptr) {
     const float* step = db_.data<float>();
-    for (std::int64_t i = 0; i < options_.out_channels(); ++i) db[i] += step[i];
+    for (std::int64_t i = 0; i < spec_.out_channels; ++i) db[i] += step[i];
   }
 }
 }  // namespace
 
-std::unique_ptr<ConvKernels> make_conv_kernels(const Conv2dOptions& options) {
-  return std::make_unique<OnednnKernels>(options);
+std::unique_ptr<ConvKernels> make_conv_kernels(const ConvSpec& spec) {
+  return std::make_unique<OnednnKernels>(spec);
 }
 
 std::string conv_kernels_name() {

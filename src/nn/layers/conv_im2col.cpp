@@ -1,9 +1,11 @@
-// Conv2d on im2col + OpenBLAS sgemm: the fallback when oneDNN is not found (see
-// conv2d_kernels.hpp for the contract, conv2d.hpp for the choice).
+// Conv1d/2d/3d on im2col + OpenBLAS sgemm: the fallback when oneDNN is not found (see
+// conv_kernels.hpp for the contract, conv.hpp for the choice).
 //
-// With cols[K = C*kh*kw, L = OH*OW] the unfolded patches of one image (im2col), every image is
-// one GEMM y_n[O, L] = W[O, K] * cols_n. Backward: dW += dY_n * cols_n^T,
-// dcols_n = W^T * dY_n, dx_n = col2im(dcols_n).
+// With cols[K = C*prod(k), L = prod(OS)] the unfolded patches of one image (im2col, dilation
+// applied there), every image is one GEMM y_n[O, L] = W[O, K] * cols_n. Backward:
+// dW += dY_n * cols_n^T, dcols_n = W^T * dY_n, dx_n = col2im(dcols_n). With G groups the rows
+// of cols, W and y split into G contiguous blocks (cols' rows are channel-major), and each
+// group is its own GEMM on its block: y_g[O/G, L] = W_g[O/G, K/G] * cols_g.
 //
 // Small images give skinny GEMMs (L = 49 at 7x7), so the columns of several images are laid
 // side by side and multiplied at once (about a thousand columns, a bounded buffer): BLAS runs
@@ -17,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "conv2d_kernels.hpp"
+#include "conv_kernels.hpp"
 #include "gemm.hpp"
 #include "im2col.hpp"
 
@@ -50,10 +52,32 @@ void columns_to_images(const float* m, std::int64_t b, std::int64_t o, std::int6
   for (std::int64_t i = 0; i < b; ++i)
     for (std::int64_t c = 0; c < o; ++c) std::copy_n(m + (c * b + i) * l, l, out + (i * o + c) * l);
 }
-ConvGeometry geometry(const Conv2dOptions& o, const Shape& in, const Shape& out) {
-  return {in[1],        in[2],        in[3],         o.kernel_size().h, o.kernel_size().w,
-          o.stride().h, o.stride().w, o.padding().h, o.padding().w,     out[2],
-          out[3]};
+// The spec and shapes as a 3-D geometry: leading spatial dims of size 1 for Conv1d/2d.
+ConvGeometry geometry(const ConvSpec& o, const Shape& in, const Shape& out) {
+  const std::size_t r = o.rank(), pad = 3 - r;
+  auto pick = [&](const std::vector<std::int64_t>& v, std::size_t i, std::int64_t fill) {
+    return i < pad ? fill : v[i - pad];
+  };
+  auto dim = [&](const Shape& s, std::size_t i) { return i < pad ? 1 : s[2 + i - pad]; };
+  return {in[1],
+          dim(in, 0),
+          dim(in, 1),
+          dim(in, 2),
+          pick(o.kernel, 0, 1),
+          pick(o.kernel, 1, 1),
+          pick(o.kernel, 2, 1),
+          pick(o.stride, 0, 1),
+          pick(o.stride, 1, 1),
+          pick(o.stride, 2, 1),
+          pick(o.padding, 0, 0),
+          pick(o.padding, 1, 0),
+          pick(o.padding, 2, 0),
+          pick(o.dilation, 0, 1),
+          pick(o.dilation, 1, 1),
+          pick(o.dilation, 2, 1),
+          dim(out, 0),
+          dim(out, 1),
+          dim(out, 2)};
 }
 
 void add_bias(const float* bias, std::int64_t n, std::int64_t channels, std::int64_t plane,
@@ -69,18 +93,18 @@ void images_to_columns(const float* in, std::int64_t b, std::int64_t o, std::int
 
 class Im2colKernels : public ConvKernels {
  public:
-  explicit Im2colKernels(const Conv2dOptions& options) : options_(options) {}
+  explicit Im2colKernels(ConvSpec spec) : spec_(std::move(spec)) {}
   void forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y) override;
   void backward(const Tensor& dy, const Tensor& w, float* dw, float* db, Tensor& dx) override;
 
  private:
-  Conv2dOptions options_;
+  ConvSpec spec_;
   Tensor saved_input_;
 };
 
 void Im2colKernels::forward(const Tensor& input, const Tensor& w, const Tensor* bias, Tensor& out) {
-  const ConvGeometry g = geometry(options_, input.shape(), out.shape());
-  const std::int64_t n = input.size(0), oc = options_.out_channels(), L = g.l();
+  const ConvGeometry g = geometry(spec_, input.shape(), out.shape());
+  const std::int64_t n = input.size(0), oc = spec_.out_channels, groups = spec_.groups, L = g.l();
   const std::int64_t chunk = images_per_gemm(g, n);
   float* y = out.data<float>();
   float* cols = scratch(t_cols, g.k() * chunk * L);
@@ -90,8 +114,10 @@ void Im2colKernels::forward(const Tensor& input, const Tensor& w, const Tensor* 
     im2col(input.data<float>() + n0 * g.image(), g, b, cols);
     // One image: the GEMM writes the NCHW output directly; several: via [O, b*L] and a copy.
     float* dst = b == 1 ? y + n0 * oc * L : rows;
-    gemm(Trans::No, Trans::No, oc, b * L, g.k(), 1.f, w.data<float>(), g.k(), cols, b * L, 0.f, dst,
-         b * L);
+    const std::int64_t og = oc / groups, kg = g.k() / groups, cols_l = b * L;
+    for (std::int64_t gi = 0; gi < groups; ++gi)
+      gemm(Trans::No, Trans::No, og, cols_l, kg, 1.f, w.data<float>() + gi * og * kg, kg,
+           cols + gi * kg * cols_l, cols_l, 0.f, dst + gi * og * cols_l, cols_l);
     if (b > 1) columns_to_images(rows, b, oc, L, y + n0 * oc * L);
   }
   if (bias != nullptr) add_bias(bias->data<float>(), n, oc, L, y);
@@ -101,8 +127,8 @@ void Im2colKernels::forward(const Tensor& input, const Tensor& w, const Tensor* 
 void Im2colKernels::backward(const Tensor& grad_output, const Tensor& w, float* dw, float* db,
                              Tensor& dx) {
   const Shape& out_shape = grad_output.shape();
-  const ConvGeometry g = geometry(options_, saved_input_.shape(), out_shape);
-  const std::int64_t n = out_shape[0], oc = options_.out_channels(), L = g.l();
+  const ConvGeometry g = geometry(spec_, saved_input_.shape(), out_shape);
+  const std::int64_t n = out_shape[0], oc = spec_.out_channels, groups = spec_.groups, L = g.l();
   const std::int64_t chunk = images_per_gemm(g, n);
   std::fill_n(dx.data<float>(), dx.numel(), 0.f);  // col2im accumulates into it
   float* cols = scratch(t_cols, g.k() * chunk * L);
@@ -113,10 +139,16 @@ void Im2colKernels::backward(const Tensor& grad_output, const Tensor& w, float* 
     if (b > 1) images_to_columns(dyc, b, oc, L, rows);
     const float* dym = b > 1 ? rows : dyc;  // dY as [O, b*L]
     im2col(std::as_const(saved_input_).data<float>() + n0 * g.image(), g, b, cols);
-    gemm(Trans::No, Trans::Yes, oc, g.k(), b * L, 1.f, dym, b * L, cols, b * L, 1.f, dw, g.k());
-    // The patches are no longer needed, so their buffer takes dcols = W^T * dY.
-    gemm(Trans::Yes, Trans::No, g.k(), b * L, oc, 1.f, w.data<float>(), g.k(), dym, b * L, 0.f,
-         cols, b * L);
+    const std::int64_t og = oc / groups, kg = g.k() / groups, cols_l = b * L;
+    for (std::int64_t gi = 0; gi < groups; ++gi) {
+      const float* dy_g = dym + gi * og * cols_l;
+      float* cols_g = cols + gi * kg * cols_l;
+      gemm(Trans::No, Trans::Yes, og, kg, cols_l, 1.f, dy_g, cols_l, cols_g, cols_l, 1.f,
+           dw + gi * og * kg, kg);
+      // The group's patches are no longer needed, so their rows take dcols_g = W_g^T * dY_g.
+      gemm(Trans::Yes, Trans::No, kg, cols_l, og, 1.f, w.data<float>() + gi * og * kg, kg, dy_g,
+           cols_l, 0.f, cols_g, cols_l);
+    }
     col2im_add(cols, g, b, dx.data<float>() + n0 * g.image());
   }
   if (db != nullptr) add_channel_sums(grad_output, db);
@@ -124,8 +156,8 @@ void Im2colKernels::backward(const Tensor& grad_output, const Tensor& w, float* 
 
 }  // namespace
 
-std::unique_ptr<ConvKernels> make_conv_kernels(const Conv2dOptions& options) {
-  return std::make_unique<Im2colKernels>(options);
+std::unique_ptr<ConvKernels> make_conv_kernels(const ConvSpec& spec) {
+  return std::make_unique<Im2colKernels>(spec);
 }
 
 std::string conv_kernels_name() {
