@@ -10,6 +10,7 @@
 #include <sstream>
 #include <type_traits>
 
+#include "core/block_cache.hpp"
 #include "syncbn/error.hpp"
 
 namespace syncbn {
@@ -126,9 +127,9 @@ void Tensor::allocate() {
     throw_allocation_failure(shape_, dtype_, static_cast<double>(numel_) * element);
   std::size_t bytes = (nbytes() + kAlignment - 1) / kAlignment * kAlignment;
   if (bytes == 0) return;
-  auto* p = static_cast<std::byte*>(std::aligned_alloc(kAlignment, bytes));
+  std::byte* p = detail::allocate_block(bytes, kAlignment);
   if (p == nullptr) throw_allocation_failure(shape_, dtype_, static_cast<double>(bytes));
-  data_.reset(p, AlignedFree{});
+  data_.reset(p, [bytes](std::byte* block) { detail::free_block(block, bytes); });
 }
 
 void Tensor::make_unique() {
