@@ -8,6 +8,7 @@
 #include <limits>
 #include <sstream>
 
+#include "layer_reader.hpp"
 #include "yaml_reader.hpp"
 
 namespace syncbn::config {
@@ -88,14 +89,16 @@ void read_stages(MapReader& r, ModelConfig& m) {
   if (m.stages.empty()) r.fail("stages", "expected at least one stage");
 }
 
-void read_model(MapReader r, ModelConfig& m) {
-  r.read<std::string>("name", m.name);
-  r.read<std::vector<std::int64_t>>("input", m.input, [](const std::vector<std::int64_t>& v) {
-    bool ok = v.size() == 3;
-    for (auto d : v) ok = ok && d > 0;
-    return ok ? "" : std::string("[C, H, W] with positive sizes");
-  });
-  r.read<std::int64_t>("num_classes", m.num_classes, at_least<std::int64_t>(2));
+const char* const kTemplateKeys[] = {"stem_channels", "stages", "dropout", "bn_momentum", "bn_eps"};
+
+void read_template(MapReader& r, ModelConfig& m) {
+  for (const char* key : {"blocks", "norm_conversion"})
+    if (r.has(key))
+      r.fail(key,
+             "goes with model.layers (the model language); the template (stem_channels, "
+             "stages) uses model.norm");
+  if (m.input.size() != 3)
+    r.fail("input", "expected [C, H, W] (without model.layers, the template is a 2-d ResNet)");
   read_kind(r, "norm", m.norm, parse_norm,
             "batch | sync_batch | group:G (G > 0) | batch_no_running_stats | none");
   r.read<std::int64_t>("stem_channels", m.stem_channels, at_least<std::int64_t>(1));
@@ -106,6 +109,47 @@ void read_model(MapReader r, ModelConfig& m) {
   });
   r.read<double>("bn_eps", m.bn_eps, positive());
   check_groups(r, m);
+}
+
+// With model.layers the normalisation layers are written out, so model.norm only says whether
+// BatchNorm becomes SyncBatchNorm: it is what --norm sets, and it wins over norm_conversion.
+void read_language(MapReader& r, ModelConfig& m) {
+  for (const char* key : kTemplateKeys)
+    if (r.has(key))
+      r.fail(key,
+             "belongs to the template; with model.layers the model is written out (set it "
+             "on the layers themselves)");
+  std::string conversion = m.norm.kind == NormKind::SyncBatch ? "sync_batch" : "none";
+  r.read<std::string>("norm_conversion", conversion, [](const std::string& v) {
+    return v == "sync_batch" || v == "none" ? "" : std::string("sync_batch | none");
+  });
+  m.norm = {conversion == "sync_batch" ? NormKind::SyncBatch : NormKind::Batch, 0};
+  r.read<std::string>("norm", conversion, [](const std::string& v) {
+    return v == "sync_batch" || v == "batch"
+               ? ""
+               : std::string(
+                     "sync_batch | batch (with model.layers the normalisation layers are "
+                     "written out; model.norm only chooses whether BatchNorm becomes "
+                     "SyncBatchNorm, as norm_conversion does)");
+  });
+  if (r.has("norm")) m.norm = *parse_norm(conversion);
+  m.layers = detail::read_layers(r, m.num_classes);
+}
+
+void read_model(MapReader r, ModelConfig& m) {
+  r.read<std::string>("name", m.name);
+  r.read<std::vector<std::int64_t>>("input", m.input, [](const std::vector<std::int64_t>& v) {
+    bool ok = !v.empty() && v.size() <= 4;
+    for (auto d : v) ok = ok && d > 0;
+    return ok ? "" : std::string("[C], [C, L], [C, H, W] or [C, D, H, W] with positive sizes");
+  });
+  r.read<std::int64_t>("num_classes", m.num_classes, at_least<std::int64_t>(2));
+  if (r.has("layers"))
+    read_language(r, m);
+  else
+    read_template(r, m);
+  read_kind(r, "init", m.init, parse_init, "resnet | default");
+  r.read<std::int64_t>("sync_group_size", m.sync_group_size, at_least<std::int64_t>(0));
   r.finish();
 }
 

@@ -10,6 +10,94 @@ namespace {
 std::string number(double v) {
   return detail::format_double(v);
 }
+
+void emit_arg(YAML::Emitter& out, const ArgValue& v) {
+  switch (v.kind) {
+    case ArgValue::Kind::Int:
+      out << v.integer;
+      return;
+    case ArgValue::Kind::Sizes:
+      if (v.sizes.size() == 1)
+        out << v.sizes[0];
+      else
+        out << YAML::Flow << v.sizes;
+      return;
+    case ArgValue::Kind::Bool:
+      out << v.boolean;
+      return;
+    case ArgValue::Kind::Number:
+      out << number(v.number);
+      return;
+    case ArgValue::Kind::Null:
+      out << YAML::Null;
+      return;
+  }
+}
+
+void emit_layers(YAML::Emitter& out, const std::vector<LayerSpec>& layers);
+
+// One layer as a mapping: type, its written arguments, and a container's parts.
+void emit_layer(YAML::Emitter& out, const LayerSpec& l) {
+  out << YAML::BeginMap << YAML::Key << "type" << YAML::Value << to_string(l.type);
+  for (const auto& [key, value] : l.args) {
+    out << YAML::Key << key << YAML::Value;
+    emit_arg(out, value);
+  }
+  if (l.type == LayerType::Sequential) {
+    out << YAML::Key << "layers" << YAML::Value;
+    emit_layers(out, l.layers);
+  }
+  if (l.type == LayerType::Residual) {
+    out << YAML::Key << "main" << YAML::Value;
+    emit_layers(out, l.layers);
+    if (l.shortcut) {
+      out << YAML::Key << "shortcut" << YAML::Value;
+      emit_layers(out, *l.shortcut);
+    }
+    out << YAML::Key << "shortcut_name" << YAML::Value << l.shortcut_name;
+    out << YAML::Key << "shortcut_when" << YAML::Value
+        << (l.shortcut_when == ShortcutWhen::Always ? "always" : "shape_changes");
+    out << YAML::Key << "activation" << YAML::Value
+        << (l.activation == Activation::ReLU ? "relu" : "none");
+  }
+  out << YAML::EndMap;
+}
+
+void emit_layers(YAML::Emitter& out, const std::vector<LayerSpec>& layers) {
+  out << YAML::BeginMap;
+  for (const auto& l : layers) {
+    out << YAML::Key << YAML::DoubleQuoted << l.name << YAML::Value;
+    emit_layer(out, l);
+  }
+  out << YAML::EndMap;
+}
+
+void emit_template(YAML::Emitter& out, const ModelConfig& m) {
+  out << YAML::Key << "norm" << YAML::Value << to_string(m.norm);
+  out << YAML::Key << "stem_channels" << YAML::Value << m.stem_channels;
+  out << YAML::Key << "stages" << YAML::Value << YAML::BeginSeq;
+  for (const auto& s : m.stages)
+    out << YAML::Flow << YAML::BeginMap << YAML::Key << "channels" << YAML::Value << s.channels
+        << YAML::Key << "blocks" << YAML::Value << s.blocks << YAML::Key << "stride" << YAML::Value
+        << s.stride << YAML::EndMap;
+  out << YAML::EndSeq;
+  out << YAML::Key << "dropout" << YAML::Value << number(m.dropout);
+  out << YAML::Key << "bn_momentum" << YAML::Value << number(m.bn_momentum);
+  out << YAML::Key << "bn_eps" << YAML::Value << number(m.bn_eps);
+  // Printed only when set, so a template config's text stays what checkpoints already hold.
+  if (m.init != InitKind::Resnet) out << YAML::Key << "init" << YAML::Value << to_string(m.init);
+  if (m.sync_group_size != 0)
+    out << YAML::Key << "sync_group_size" << YAML::Value << m.sync_group_size;
+}
+
+void emit_language(YAML::Emitter& out, const ModelConfig& m) {
+  out << YAML::Key << "norm_conversion" << YAML::Value
+      << (m.norm.kind == NormKind::SyncBatch ? "sync_batch" : "none");
+  out << YAML::Key << "init" << YAML::Value << to_string(m.init);
+  out << YAML::Key << "sync_group_size" << YAML::Value << m.sync_group_size;
+  out << YAML::Key << "layers" << YAML::Value;
+  emit_layers(out, m.layers);
+}
 }  // namespace
 
 std::string to_yaml(const Config& c) {
@@ -19,17 +107,11 @@ std::string to_yaml(const Config& c) {
   out << YAML::Key << "name" << YAML::Value << c.model.name;
   out << YAML::Key << "input" << YAML::Value << YAML::Flow << c.model.input;
   out << YAML::Key << "num_classes" << YAML::Value << c.model.num_classes;
-  out << YAML::Key << "norm" << YAML::Value << to_string(c.model.norm);
-  out << YAML::Key << "stem_channels" << YAML::Value << c.model.stem_channels;
-  out << YAML::Key << "stages" << YAML::Value << YAML::BeginSeq;
-  for (const auto& s : c.model.stages)
-    out << YAML::Flow << YAML::BeginMap << YAML::Key << "channels" << YAML::Value << s.channels
-        << YAML::Key << "blocks" << YAML::Value << s.blocks << YAML::Key << "stride" << YAML::Value
-        << s.stride << YAML::EndMap;
-  out << YAML::EndSeq;
-  out << YAML::Key << "dropout" << YAML::Value << number(c.model.dropout);
-  out << YAML::Key << "bn_momentum" << YAML::Value << number(c.model.bn_momentum);
-  out << YAML::Key << "bn_eps" << YAML::Value << number(c.model.bn_eps) << YAML::EndMap;
+  if (c.model.layers.empty())
+    emit_template(out, c.model);
+  else
+    emit_language(out, c.model);
+  out << YAML::EndMap;
   out << YAML::Key << "data" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "dataset" << YAML::Value << to_string(c.data.dataset) << YAML::Key << "dir"
       << YAML::Value << c.data.dir;

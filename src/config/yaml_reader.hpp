@@ -65,6 +65,20 @@ class MapReader {
   // The sequence under `key`, one reader per mapping element.
   std::vector<MapReader> children(const std::string& key);
   bool has(const std::string& key) const { return static_cast<bool>(node_[key]); }
+  // Marks `key` as known without reading it (its value is read elsewhere, or checked later).
+  void allow(const std::string& key) { known_.insert(key); }
+  // The raw value of `key` (a null node when absent), marked as known: for values that are
+  // not plain settings (the model language's layers, `$` expressions).
+  YAML::Node node(const std::string& key) {
+    known_.insert(key);
+    return node_[key];
+  }
+  const YAML::Node& node() const { return node_; }
+  const std::string& path() const { return path_; }
+  const std::string& origin() const { return origin_; }
+  const OverrideNodes* overrides() const { return overrides_; }
+  // "<origin>:<line>" of `at` (or the option that put it there), as messages begin.
+  std::string where(const YAML::Node& at) const;
   // Throws on any key that was not read.
   void finish() const;
   [[noreturn]] void fail(const YAML::Node& at, const std::string& key,
@@ -93,8 +107,6 @@ class MapReader {
   void check_unique_keys() const;
   // The option that put `at` into the document ("" when it came from the file).
   std::string override_origin(const YAML::Node& at) const;
-  // "<option>" when an override put `at` there, else "<origin>:<line>".
-  std::string where(const YAML::Node& at) const;
   std::string dotted(const std::string& key) const {
     return path_.empty() ? key : path_ + "." + key;
   }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "syncbn/config/kinds.hpp"
+#include "syncbn/config/model_spec.hpp"
 
 namespace syncbn::config {
 
@@ -29,11 +30,20 @@ struct StageConfig {
   std::int64_t stride = 1;
 };
 
+// The model: written out in the model language (`layers`, configs/README.md), or the template
+// (a CIFAR-style ResNet v1 from stem_channels, stages, norm, ...) when `layers` is empty.
 struct ModelConfig {
   std::string name = "resnet";
-  std::vector<std::int64_t> input = {1, 28, 28};  // C, H, W
+  // One sample's shape: [C], [C, L], [C, H, W] or [C, D, H, W] ([C, H, W] for the template).
+  std::vector<std::int64_t> input = {1, 28, 28};
   std::int64_t num_classes = 10;
-  Norm norm;  // default sync_batch
+  // The template's normalisation layers. With `layers`, only sync_batch (norm_conversion:
+  // sync_batch) or batch (norm_conversion: none): whether BatchNorm becomes SyncBatchNorm.
+  Norm norm;                      // default sync_batch
+  std::vector<LayerSpec> layers;  // the model language's top-level layers, expanded
+  InitKind init = InitKind::Resnet;
+  std::int64_t sync_group_size = 0;  // ranks per SyncBatchNorm group (0 = all)
+  // The template (ignored when `layers` is set):
   std::int64_t stem_channels = 32;
   std::vector<StageConfig> stages = {{32, 1, 1}, {64, 1, 2}, {128, 1, 2}};  // at least one
   double dropout = 0.0;
@@ -105,7 +115,13 @@ Config parse_config(const std::string& yaml, const std::string& origin,
 // Reads and parses a file. Throws ConfigError (including when the path is not a regular file
 // or cannot be read; a directory or FIFO is refused before it is opened).
 Config load_config(const std::string& path, const Overrides& overrides = {});
-// The effective configuration as YAML (logged at start and stored in checkpoints).
+// The effective configuration as YAML (logged at start and stored in checkpoints);
+// parse_config(to_yaml(c)) gives c back (a model language config with its layers expanded).
 std::string to_yaml(const Config& config);
+
+// The module tree `model` describes: its `layers`, or the template's expansion into the same
+// language (conv1, bn1, relu, layer1..K of residual blocks, avgpool, flatten, [dropout], fc).
+// Throws ConfigError for a template no reader would accept (no stages, group:G not dividing).
+std::vector<LayerSpec> model_layers(const ModelConfig& model);
 
 }  // namespace syncbn::config
