@@ -4,10 +4,20 @@
 Run with Debian's interpreter (/usr/bin/python3 has python3-torch 1.13 and python3-yaml):
   bench/peer_train.py configs/fashion_resnet.yaml [--batch-size N] [--warmup S] [--steps S]
                       [--reps R] [--threads T] [--data fashion_mnist|random]
-Prints one JSON object: {"torch", "threads", "batch_size", "parameters", "steps",
-"images_per_second" (median over repetitions), "reps_images_per_second", "data",
+                      [--torchvision NAME --input C,H,W --num-classes K] [--world-size W]
+Prints one JSON object: {"torch", "threads", "batch_size" (per rank), "world_size", "parameters",
+"steps", "images_per_second" (median over repetitions, all ranks' images), "reps_images_per_second",
+"ms_per_step" (median), "reps_ms_per_step", "faults_per_step" (minor page faults of the process
+per timed step, getrusage), "data", "allocator" (the LD_PRELOADed malloc, or glibc),
 "cpu_ms_per_step" (this thread's CPU time per timed step: with one thread PyTorch computes on
 the calling thread, and time spent descheduled by other processes is not counted)}.
+
+--torchvision NAME builds torchvision.models.NAME(num_classes=K) instead of the config's
+template network (the config then gives only the optimiser, seed and, unless --input and
+--num-classes say otherwise, model.input and model.num_classes). --world-size W > 1 spawns W
+processes that train with DistributedDataParallel over gloo on this host, each on its slice of
+every global batch; BatchNorm stays plain BatchNorm2d (PyTorch 1.13's SyncBatchNorm runs only
+on GPUs), so each rank normalises with its own statistics and skips the collective ours makes.
 
 The network is the one src/builders/model.cpp builds, with torchvision's BasicBlock:
   conv1 3x3 s1 p1 no bias -> norm -> relu -> stages of BasicBlocks (conv3x3 s -> norm -> relu ->
@@ -28,6 +38,8 @@ import argparse
 import gzip
 import json
 import os
+import resource
+import socket
 import statistics
 import time
 
@@ -105,39 +117,58 @@ def read_idx(path):
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
-def load_data(kind, directory, shape):
+def load_data(kind, directory, shape, classes):
     if kind == "random":
         gen = torch.Generator().manual_seed(0)
-        return torch.randn([4096] + shape, generator=gen), torch.randint(0, 10, (4096,))
+        return (torch.randn([4096] + shape, generator=gen),
+                torch.randint(0, classes, (4096,), generator=gen))
     images = read_idx(os.path.join(directory, "train-images-idx3-ubyte.gz"))
     labels = read_idx(os.path.join(directory, "train-labels-idx1-ubyte.gz"))
     x = (torch.from_numpy(images.astype(np.float32) / 255.0) - 0.2860) / 0.3530
     return x.reshape([-1] + shape).contiguous(), torch.from_numpy(labels.astype(np.int64))
 
 
-def make_step(args, cfg):
+def model_shape(args, m):
+    """(input shape, classes): --input and --num-classes over the config's model section."""
+    shape = [int(d) for d in args.input.split(",")] if args.input else list(m["input"])
+    return shape, args.num_classes or m["num_classes"]
+
+
+def make_net(args, m, shape, classes):
+    if not args.torchvision:
+        return build_model(dict(m, input=shape, num_classes=classes))
+    import torchvision
+    return getattr(torchvision.models, args.torchvision)(num_classes=classes)
+
+
+def make_step(args, cfg, rank=0, world=1):
     m = dict(MODEL_DEFAULTS, **cfg.get("model", {}))
     o = dict(OPTIM_DEFAULTS, **cfg.get("optimizer", {}))
     batch = args.batch_size or cfg.get("train", {}).get("batch_size", 64)
     torch.manual_seed(cfg.get("train", {}).get("seed", 0))
-    net = build_model(m).train()
+    shape, classes = model_shape(args, m)
+    net = make_net(args, m, shape, classes).train()
     fmt = torch.channels_last if args.channels_last else torch.contiguous_format
     net = net.to(memory_format=fmt)
+    params = sum(p.numel() for p in net.parameters())
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(net)
     opt = torch.optim.SGD(net.parameters(), lr=o["lr"], momentum=o["momentum"],
                           nesterov=bool(o["nesterov"]) and o["momentum"] > 0,
                           weight_decay=o["weight_decay"])
     loss_fn = torch.nn.CrossEntropyLoss()
     directory = cfg.get("data", {}).get("dir", "/usr/share/datasets/fashion-mnist")
-    x_all, y_all = load_data(args.data, directory, list(m["input"]))
+    x_all, y_all = load_data(args.data, directory, shape, classes)
     x_all = x_all.contiguous(memory_format=fmt)
     order = torch.randperm(len(x_all))
     cursor = [0]
 
     def step():
-        if cursor[0] + batch > len(order):
+        if cursor[0] + batch * world > len(order):
             cursor[0] = 0
-        idx = order[cursor[0]:cursor[0] + batch]
-        cursor[0] += batch
+        first = cursor[0] + rank * batch
+        idx = order[first:first + batch]
+        cursor[0] += batch * world
         x, y = x_all.index_select(0, idx), y_all.index_select(0, idx)
         opt.zero_grad()
         loss = loss_fn(net(x), y)
@@ -145,7 +176,64 @@ def make_step(args, cfg):
         opt.step()
         return loss.item()
 
-    return step, batch, sum(p.numel() for p in net.parameters())
+    return step, batch, params
+
+
+def minor_faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def allocator():
+    preload = os.environ.get("LD_PRELOAD", "")
+    return os.path.basename(preload) if preload else "glibc"
+
+
+def measure(args, step):
+    """Seconds per repetition, this thread's CPU seconds and the process's minor faults."""
+    for _ in range(args.warmup):
+        step()
+    seconds = []
+    faults, cpu = minor_faults(), time.thread_time()
+    for _ in range(args.reps):
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        seconds.append(time.perf_counter() - start)
+    return seconds, time.thread_time() - cpu, minor_faults() - faults
+
+
+def report(args, batch, world, params, seconds, cpu, faults):
+    timed = args.reps * args.steps
+    rates = [args.steps * batch * world / s for s in seconds]
+    ms = [1e3 * s / args.steps for s in seconds]
+    return {"torch": torch.__version__, "threads": torch.get_num_threads(),
+            "batch_size": batch, "world_size": world, "parameters": params,
+            "steps": args.steps, "data": args.data, "channels_last": args.channels_last,
+            "allocator": allocator(), "cpu_ms_per_step": 1e3 * cpu / timed,
+            "faults_per_step": faults / timed, "ms_per_step": statistics.median(ms),
+            "reps_ms_per_step": ms, "images_per_second": statistics.median(rates),
+            "reps_images_per_second": rates}
+
+
+def run(rank, world, args, cfg, port, results):
+    """One rank's benchmark; rank 0's report lands in results (a queue) or is printed."""
+    torch.set_num_threads(args.threads)
+    if world > 1:
+        torch.distributed.init_process_group("gloo", init_method="tcp://127.0.0.1:%d" % port,
+                                             rank=rank, world_size=world)
+    step, batch, params = make_step(args, cfg, rank, world)
+    seconds, cpu, faults = measure(args, step)
+    out = report(args, batch, world, params, seconds, cpu, faults)
+    if world > 1:
+        torch.distributed.destroy_process_group()
+    if rank == 0:
+        results.put(out) if results is not None else print(json.dumps(out))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def main():
@@ -157,29 +245,22 @@ def main():
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--data", choices=["fashion_mnist", "random"], default="fashion_mnist")
+    p.add_argument("--torchvision", default="", help="a torchvision.models name, e.g. resnet18")
+    p.add_argument("--input", default="", help="C,H,W of one sample (default model.input)")
+    p.add_argument("--num-classes", type=int, default=0, help="0 = model.num_classes")
+    p.add_argument("--world-size", type=int, default=1, help="DDP ranks (gloo) on this host")
     p.add_argument("--channels-last", action="store_true",
                    help="NHWC tensors (not what ours does; for reference only)")
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
     with open(args.config) as f:
         cfg = yaml.safe_load(f)
-    step, batch, params = make_step(args, cfg)
-    for _ in range(args.warmup):
-        step()
-    rates = []
-    cpu_start = time.thread_time()
-    for _ in range(args.reps):
-        start = time.perf_counter()
-        for _ in range(args.steps):
-            step()
-        rates.append(args.steps * batch / (time.perf_counter() - start))
-    cpu_ms = 1e3 * (time.thread_time() - cpu_start) / (args.reps * args.steps)
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
-                      "batch_size": batch, "parameters": params, "steps": args.steps,
-                      "data": args.data, "channels_last": args.channels_last,
-                      "cpu_ms_per_step": cpu_ms,
-                      "images_per_second": statistics.median(rates),
-                      "reps_images_per_second": rates}))
+    if args.world_size == 1:
+        return run(0, 1, args, cfg, 0, None)
+    ctx = torch.multiprocessing.get_context("spawn")
+    results = ctx.SimpleQueue()
+    torch.multiprocessing.spawn(run, args=(args.world_size, args, cfg, free_port(), results),
+                                nprocs=args.world_size)
+    print(json.dumps(results.get()))
 
 
 if __name__ == "__main__":

@@ -1,29 +1,31 @@
 // Training throughput of a config's model at a fixed thread count, timed as bench/peer_train.py
-// times PyTorch, so bench/run_train.sh can put the two side by side.
-//   syncbn_bench_train --config configs/fashion_resnet.yaml [--batch-size N] [--warmup S]
-//                      [--steps S] [--reps R] [--threads T] [--data fashion_mnist|random]
-//                      [--per-layer]
-// Prints one JSON object: batch_size, parameters, steps, images_per_second (median over the
-// repetitions), reps_images_per_second, cpu_ms_per_step (this thread's CPU time per timed step,
-// which other processes on the cores do not inflate), blas_core, conv_backend, and with
-// --per-layer a "layers" list.
+// times PyTorch, so bench/run_train.sh and bench/run_train_resnet18.sh can put the two side by
+// side.
+//   syncbn_bench_train --config configs/fashion_resnet.yaml [--batch-size N] [--input C,H,W]
+//                      [--num-classes K] [--set key=value]... [--warmup S] [--steps S] [--reps R]
+//                      [--threads T]
+//                      [--data fashion_mnist|random] [--per-layer]
+// Under mpirun (world size W > 1) every rank trains its own slice, BatchNorm converted to
+// SyncBatchNorm and gradients averaged by DistributedDataParallel, as syncbn-train does; rank 0
+// prints the report and images/s count all W ranks' images.
+// Prints one JSON object: batch_size (per rank), world_size, parameters, steps,
+// images_per_second (median over the repetitions), reps_images_per_second, ms_per_step (median),
+// reps_ms_per_step, faults_per_step (minor page faults of the process per timed step, from
+// getrusage), cpu_ms_per_step (this thread's CPU time per timed step, which other processes on
+// the cores do not inflate), blas_core, and with --per-layer a "layers" list.
 //
-// One step is the work of one syncbn-train step at world size 1: gather the shuffled batch from
-// the in-memory data set, zero_grad, forward, CrossEntropyLoss, backward, SGD step. (The trainer's
-// gradient averaging over a world of one and its progress report are left out, as the peer has
-// neither; bench/run_train.sh also runs syncbn-train itself for the end-to-end number.)
+// One step is the work of one syncbn-train step: gather the shuffled batch from the data set
+// held in memory as one float tensor (as the peer holds it), zero_grad, forward,
+// CrossEntropyLoss, backward, SGD step.
 //
-// --per-layer wraps every leaf module in a timer and reports the forward and backward
-// milliseconds per step of each layer type; "other" is the rest of the step (BasicBlock's
-// residual adds and inner ReLUs, loss, optimiser, data). These use the thread's CPU time
-// (CLOCK_THREAD_CPUTIME_ID, one system call per read), so time spent descheduled while other
-// processes share the cores is left out (with threads > 1 the other threads' time is missed).
+// --per-layer reports the forward and backward CPU milliseconds per step of each layer type
+// (layer_timer.hpp); "other" is the rest of the step (residual adds, loss, optimiser, data).
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <ctime>
-#include <map>
+#include <cstring>
 #include <memory>
 #include <numeric>
 #include <random>
@@ -31,30 +33,34 @@
 #include <string>
 #include <vector>
 
+#include "layer_timer.hpp"
 #include "syncbn/builders/model.hpp"
 #include "syncbn/config/config.hpp"
 #include "syncbn/data/dataset.hpp"
-#include "syncbn/nn/layers/conv2d.hpp"
+#include "syncbn/dist/environment.hpp"
 #include "syncbn/nn/layers/threads.hpp"
+#include "syncbn/nn/sync_batchnorm.hpp"
+#include "syncbn/parallel/data_parallel.hpp"
 #include "syncbn/train/loss.hpp"
 #include "syncbn/train/sgd.hpp"
 
 namespace {
 using Clock = std::chrono::steady_clock;
-
-// CPU seconds this thread has run.
-double thread_seconds() {
-  timespec t{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
-}
 using syncbn::Tensor;
 
 struct Args {
   std::string config = "configs/fashion_resnet.yaml", data = "fashion_mnist";
-  long batch = 0, warmup = 30, steps = 100, reps = 5, threads = 1;
+  syncbn::config::Overrides overrides;
+  long warmup = 30, steps = 100, reps = 5, threads = 1;
   bool per_layer = false;
 };
+
+// "3,32,32" -> "model.input=[3, 32, 32]".
+std::string input_override(const std::string& dims) {
+  std::string list;
+  for (char ch : dims) list += ch == ',' ? std::string(", ") : std::string(1, ch);
+  return "model.input=[" + list + "]";
+}
 
 Args parse(int argc, char** argv) {
   Args a;
@@ -69,7 +75,13 @@ Args parse(int argc, char** argv) {
     else if (k == "--data")
       a.data = next();
     else if (k == "--batch-size")
-      a.batch = std::stol(next());
+      a.overrides.push_back("train.batch_size=" + next());
+    else if (k == "--input")
+      a.overrides.push_back(input_override(next()));
+    else if (k == "--num-classes")
+      a.overrides.push_back("model.num_classes=" + next());
+    else if (k == "--set")
+      a.overrides.push_back(next());
     else if (k == "--warmup")
       a.warmup = std::stol(next());
     else if (k == "--steps")
@@ -86,85 +98,87 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-// Forward and backward seconds of every wrapped layer, by layer type.
-struct LayerTimes {
-  std::map<std::string, double> forward, backward;
-  std::map<std::string, long> calls;
-};
-
-// Times one module's forward and backward into `times` under its type name.
-class Timed : public syncbn::nn::Module {
- public:
-  Timed(std::shared_ptr<Module> inner, LayerTimes* times)
-      : inner_(register_module("inner", std::move(inner))), times_(times) {}
-  std::string type_name() const override { return inner_->type_name(); }
-  Tensor forward(const Tensor& x) override {
-    return time(times_->forward, [&] { return inner_->forward(x); });
-  }
-  Tensor backward(const Tensor& g) override {
-    return time(times_->backward, [&] { return inner_->backward(g); });
-  }
-
- private:
-  template <typename Fn>
-  Tensor time(std::map<std::string, double>& into, Fn&& fn) {
-    const double t0 = thread_seconds();
-    Tensor y = fn();
-    into[inner_->type_name()] += thread_seconds() - t0;
-    ++times_->calls[inner_->type_name()];
-    return y;
-  }
-  std::shared_ptr<Module> inner_;
-  LayerTimes* times_;
-};
-
-// Wraps every leaf (a module without children) below `m`.
-void wrap_leaves(syncbn::nn::Module& m, LayerTimes* times) {
-  const auto children = m.named_children();  // a copy: replace_child edits the list
-  for (const auto& [name, child] : children) {
-    if (child->named_children().empty())
-      m.replace_child(name, std::make_shared<Timed>(child, times));
-    else
-      wrap_leaves(*child, times);
-  }
-}
-
 std::unique_ptr<syncbn::data::Dataset> make_data(const Args& a, const syncbn::config::Config& c) {
-  if (a.data == "random") {
-    const auto& in = c.model.input;
-    return std::make_unique<syncbn::data::SyntheticDataset>(
-        syncbn::data::SyntheticDatasetOptions()
-            .size(4096)
-            .num_classes(c.model.num_classes)
-            .sample_shape({in[0], in[1], in[2]}));
-  }
+  if (a.data == "random")
+    return std::make_unique<syncbn::data::SyntheticDataset>(syncbn::data::SyntheticDatasetOptions()
+                                                                .size(4096)
+                                                                .num_classes(c.model.num_classes)
+                                                                .sample_shape(c.model.input));
+  if (a.data != "fashion_mnist") throw std::runtime_error("unknown --data " + a.data);
   return std::make_unique<syncbn::data::FashionMnist>(
       syncbn::data::FashionMnistOptions().root(c.data.dir));
 }
 
+// The whole data set as one float tensor, so a step's batch is a row gather (PyTorch's peer
+// does an index_select) rather than the data set's per-sample decoding or pattern synthesis.
+struct HeldData {
+  explicit HeldData(const syncbn::data::Dataset& d) {
+    std::vector<std::int64_t> all(static_cast<std::size_t>(d.size()));
+    std::iota(all.begin(), all.end(), 0);
+    syncbn::data::Batch b = d.get_batch(all);
+    images = std::move(b.images);
+    labels = std::move(b.labels);
+  }
+  syncbn::data::Batch gather(const std::vector<std::int64_t>& idx) const {
+    syncbn::Shape shape = images.shape();
+    shape[0] = static_cast<std::int64_t>(idx.size());
+    syncbn::data::Batch b{Tensor::empty(shape), {}};
+    const std::size_t row = images.nbytes() / static_cast<std::size_t>(images.size(0));
+    auto* out = static_cast<std::byte*>(b.images.raw());
+    const auto* in = static_cast<const std::byte*>(images.raw());
+    for (std::size_t i = 0; i < idx.size(); ++i) {
+      std::memcpy(out + i * row, in + static_cast<std::size_t>(idx[i]) * row, row);
+      b.labels.push_back(labels[static_cast<std::size_t>(idx[i])]);
+    }
+    return b;
+  }
+  std::int64_t size() const { return images.size(0); }
+  Tensor images;
+  std::vector<std::int64_t> labels;
+};
+
 struct Bench {
-  Bench(const Args& a, const syncbn::config::Config& c)
+  Bench(const Args& a, const syncbn::config::Config& c,
+        std::shared_ptr<syncbn::dist::ProcessGroup> world)
       : model(syncbn::builders::build_model(c.model, c.train.seed)),
-        data(make_data(a, c)),
-        batch(c.train.batch_size) {
-    if (a.per_layer) wrap_leaves(*model, &times);
+        data(*make_data(a, c)),
+        batch(c.train.batch_size),
+        world_size(world->size()),
+        rank(world->rank()) {
+    if (world_size > 1) {
+      model = syncbn::nn::convert_sync_batchnorm(model, world);
+      ddp = std::make_unique<syncbn::nn::DistributedDataParallel>(model, world);
+    }
+    if (a.per_layer) bench::wrap_leaves(*model, &times);
     optimizer = std::make_unique<syncbn::train::SGD>(
         model->named_parameters(), syncbn::train::SGDOptions(c.optimizer.lr)
                                        .momentum(c.optimizer.momentum)
                                        .nesterov(c.optimizer.nesterov && c.optimizer.momentum > 0)
                                        .weight_decay(c.optimizer.weight_decay));
-    order.resize(static_cast<std::size_t>(data->size()));
+    order.resize(static_cast<std::size_t>(data.size()));
     std::iota(order.begin(), order.end(), 0);
     std::shuffle(order.begin(), order.end(), std::mt19937_64(c.train.seed));
     model->train();
   }
 
+  // This rank's slice of the next global batch of world_size * batch samples.
+  std::vector<std::int64_t> next_indices() {
+    const long global = batch * world_size;
+    if (cursor + global > static_cast<long>(order.size())) cursor = 0;
+    const auto first = order.begin() + cursor + rank * batch;
+    cursor += global;
+    return {first, first + batch};
+  }
+
   double step() {
-    if (cursor + batch > static_cast<long>(order.size())) cursor = 0;
-    const std::vector<std::int64_t> idx(order.begin() + cursor, order.begin() + cursor + batch);
-    cursor += batch;
-    const syncbn::data::Batch b = data->get_batch(idx);
+    const syncbn::data::Batch b = data.gather(next_indices());
     optimizer->zero_grad();
+    if (ddp) {
+      const double loss = loss_fn.forward(ddp->forward(b.images), b.labels);
+      ddp->backward(loss_fn.backward());
+      optimizer->step();
+      return loss;
+    }
     const double loss = loss_fn.forward(model->forward(b.images), b.labels);
     model->backward(loss_fn.backward());
     optimizer->step();
@@ -172,12 +186,13 @@ struct Bench {
   }
 
   std::shared_ptr<syncbn::nn::Module> model;
-  std::unique_ptr<syncbn::data::Dataset> data;
+  std::unique_ptr<syncbn::nn::DistributedDataParallel> ddp;
+  HeldData data;
   std::unique_ptr<syncbn::train::SGD> optimizer;
   syncbn::train::CrossEntropyLoss loss_fn;
   std::vector<std::int64_t> order;
-  long batch, cursor = 0;
-  LayerTimes times;
+  long batch, world_size, rank, cursor = 0;
+  bench::LayerTimes times;
 };
 
 long parameter_count(syncbn::nn::Module& m) {
@@ -186,7 +201,13 @@ long parameter_count(syncbn::nn::Module& m) {
   return n;
 }
 
-void print_layers(const LayerTimes& t, double cpu_seconds, long timed_steps) {
+long minor_faults() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_minflt;
+}
+
+void print_layers(const bench::LayerTimes& t, double cpu_seconds, long timed_steps) {
   const double steps = static_cast<double>(timed_steps);
   std::printf(", \"layers\": [");
   double covered = 0;
@@ -209,45 +230,66 @@ double median(std::vector<double> v) {
   return v.size() % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
-void print_report(const Args& a, Bench& bench, const std::vector<double>& rates,
-                  double cpu_seconds) {
-  const long timed = a.steps * a.reps;
-  std::printf(
-      "{\"batch_size\": %ld, \"parameters\": %ld, \"steps\": %ld, \"threads\": %d, "
-      "\"data\": \"%s\", \"blas_core\": \"%s\", \"conv_backend\": \"%s\", "
-      "\"cpu_ms_per_step\": %.3f, \"images_per_second\": %.2f, \"reps_images_per_second\": [",
-      bench.batch, parameter_count(*bench.model), a.steps, syncbn::get_num_threads(),
-      a.data.c_str(), syncbn::blas_core().c_str(), syncbn::nn::Conv2d::backend().c_str(),
-      1e3 * cpu_seconds / static_cast<double>(timed), median(rates));
-  for (std::size_t i = 0; i < rates.size(); ++i) std::printf("%s%.2f", i ? ", " : "", rates[i]);
+void print_list(const char* key, const std::vector<double>& v) {
+  std::printf(", \"%s\": [", key);
+  for (std::size_t i = 0; i < v.size(); ++i) std::printf("%s%.3f", i ? ", " : "", v[i]);
   std::printf("]");
-  if (a.per_layer) print_layers(bench.times, cpu_seconds, timed);
+}
+
+struct Measured {
+  std::vector<double> seconds;  // per repetition
+  double cpu_seconds = 0;
+  long faults = 0;
+};
+
+Measured run(const Args& a, Bench& bench) {
+  for (long i = 0; i < a.warmup; ++i) bench.step();
+  bench.times = bench::LayerTimes();
+  Measured m;
+  const long faults0 = minor_faults();
+  const double cpu0 = bench::thread_seconds();
+  for (long r = 0; r < a.reps; ++r) {
+    const auto t0 = Clock::now();
+    for (long i = 0; i < a.steps; ++i) bench.step();
+    m.seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  m.cpu_seconds = bench::thread_seconds() - cpu0;
+  m.faults = minor_faults() - faults0;
+  return m;
+}
+
+void print_report(const Args& a, Bench& bench, const Measured& m) {
+  const long timed = a.steps * a.reps;
+  const double images = static_cast<double>(a.steps * bench.batch * bench.world_size);
+  std::vector<double> rates, ms;
+  for (double s : m.seconds) {
+    rates.push_back(images / s);
+    ms.push_back(1e3 * s / static_cast<double>(a.steps));
+  }
+  std::printf(
+      "{\"batch_size\": %ld, \"world_size\": %ld, \"parameters\": %ld, \"steps\": %ld, "
+      "\"threads\": %d, \"data\": \"%s\", \"blas_core\": \"%s\", \"cpu_ms_per_step\": %.3f, "
+      "\"faults_per_step\": %.1f, \"ms_per_step\": %.3f, \"images_per_second\": %.2f",
+      bench.batch, bench.world_size, parameter_count(*bench.model), a.steps,
+      syncbn::get_num_threads(), a.data.c_str(), syncbn::blas_core().c_str(),
+      1e3 * m.cpu_seconds / static_cast<double>(timed),
+      static_cast<double>(m.faults) / static_cast<double>(timed), median(ms), median(rates));
+  print_list("reps_images_per_second", rates);
+  print_list("reps_ms_per_step", ms);
+  if (a.per_layer) print_layers(bench.times, m.cpu_seconds, timed);
   std::printf("}\n");
 }
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  syncbn::dist::Environment env(argc, argv);  // MPI under mpirun, else a world of one
+  return env.run("syncbn_bench_train", [&] {
     const Args a = parse(argc, argv);
-    syncbn::config::Overrides overrides;
-    if (a.batch > 0) overrides.push_back("train.batch_size=" + std::to_string(a.batch));
-    const auto config = syncbn::config::load_config(a.config, overrides);
+    const auto config = syncbn::config::load_config(a.config, a.overrides);
     syncbn::set_num_threads(static_cast<int>(a.threads));
-    Bench bench(a, config);
-    for (long i = 0; i < a.warmup; ++i) bench.step();
-    bench.times = LayerTimes();
-    std::vector<double> rates;
-    const double cpu0 = thread_seconds();
-    for (long r = 0; r < a.reps; ++r) {
-      const auto t0 = Clock::now();
-      for (long i = 0; i < a.steps; ++i) bench.step();
-      const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-      rates.push_back(static_cast<double>(a.steps * bench.batch) / s);
-    }
-    print_report(a, bench, rates, thread_seconds() - cpu0);
+    Bench bench(a, config, env.world());
+    const Measured m = run(a, bench);
+    if (bench.rank == 0) print_report(a, bench, m);
     return 0;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "syncbn_bench_train: %s\n", e.what());
-    return 1;
-  }
+  });
 }
