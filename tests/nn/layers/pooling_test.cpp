@@ -138,3 +138,132 @@ TEST(AdaptiveAvgPool2d, Errors) {
 
 }  // namespace
 }  // namespace syncbn::nn
+
+// ---- the other ranks, AvgPool, dilation (PyTorch's own values are in layer_goldens_test) ----
+namespace syncbn::nn {
+namespace {
+using testing::all_close;
+
+TEST(MaxPoolNd, HandComputed1dAnd3dAndDilation) {
+  MaxPool1d pool1(MaxPool1dOptions(2));
+  EXPECT_TRUE(all_close(pool1.forward(Tensor::from({1, 1, 5}, {1, 5, 2, 0, 3})),
+                        Tensor::from({1, 1, 2}, {5, 2}), 0, 0));
+  // Dilation 2: the one window reads positions 0, 2, 4: max(4, 1, 8).
+  MaxPool1d dilated(MaxPool1dOptions(3).stride(1).dilation(2));
+  EXPECT_TRUE(all_close(dilated.forward(Tensor::from({1, 5}, {4, 9, 1, 2, 8})),
+                        Tensor::from({1, 1}, {8}), 0, 0));
+  // 2x2x2 cube 0..7: one window covers it all; its max is the last element.
+  MaxPool3d pool3(MaxPool3dOptions(2));
+  Tensor cube({1, 1, 2, 2, 2});
+  for (int i = 0; i < 8; ++i) cube.data<float>()[i] = static_cast<float>(i);
+  EXPECT_EQ(pool3.forward(cube).item(0), 7.f);
+  const Tensor dx = pool3.backward(Tensor::from({1, 1, 1, 1, 1}, {3}));
+  EXPECT_EQ(dx.item(7), 3.f);
+  EXPECT_EQ(testing::sum(dx), 3.0);
+}
+
+TEST(AvgPoolNd, DivisorsFollowPyTorch) {
+  // 1-D [1, 2, 3, 4], kernel 3, stride 2, padding 1: windows {pad, 1, 2} and {2, 3, 4}.
+  const Tensor x = Tensor::from({1, 1, 4}, {1, 2, 3, 4});
+  EXPECT_TRUE(all_close(AvgPool1d(AvgPool1dOptions(3).stride(2).padding(1)).forward(x),
+                        Tensor::from({1, 1, 2}, {3.f / 3, 9.f / 3}), 1e-6, 1e-6));
+  EXPECT_TRUE(all_close(
+      AvgPool1d(AvgPool1dOptions(3).stride(2).padding(1).count_include_pad(false)).forward(x),
+      Tensor::from({1, 1, 2}, {3.f / 2, 9.f / 3}), 1e-6, 1e-6));
+  // ceil_mode adds a last window [4, 5) that hangs past the input: [5] alone, divisor 1.
+  EXPECT_TRUE(all_close(
+      AvgPool1d(AvgPool1dOptions(2).ceil_mode(true)).forward(Tensor::from({1, 5}, {1, 2, 3, 4, 5})),
+      Tensor::from({1, 3}, {1.5f, 3.5f, 5.f}), 1e-6, 1e-6));
+}
+
+TEST(PoolingNd, GradientsMatchFiniteDifferences) {
+  for (const auto& o : {MaxPool1dOptions(3).stride(2).padding(1).ceil_mode(true),
+                        MaxPool1dOptions(2).dilation(2).stride(1)}) {
+    MaxPool1d pool(o);
+    testing::expect_gradients_match(pool, testing::distinct_tensor({2, 3, 9}, 3));
+  }
+  MaxPool3d max3(MaxPool3dOptions(2).padding(1).ceil_mode(true));
+  testing::expect_gradients_match(max3, testing::distinct_tensor({2, 2, 3, 4, 5}, 4));
+  MaxPool2d dilated(MaxPool2dOptions(3).stride(2).padding(1).dilation(2));
+  testing::expect_gradients_match(dilated, testing::distinct_tensor({1, 2, 8, 9}, 5));
+  for (const bool include : {true, false}) {
+    AvgPool1d a1(
+        AvgPool1dOptions(3).stride(2).padding(1).ceil_mode(true).count_include_pad(include));
+    testing::expect_gradients_match(a1, testing::random_tensor({2, 3, 8}, 6));
+    AvgPool2d a2(
+        AvgPool2dOptions({3, 2}).stride({2, 3}).padding(1).ceil_mode(true).count_include_pad(
+            include));
+    testing::expect_gradients_match(a2, testing::random_tensor({2, 2, 6, 7}, 7));
+    AvgPool3d a3(AvgPool3dOptions(2).stride(2).padding(1).count_include_pad(include));
+    testing::expect_gradients_match(a3, testing::random_tensor({1, 2, 3, 4, 5}, 8));
+  }
+  AdaptiveAvgPool1d ad1(3);
+  testing::expect_gradients_match(ad1, testing::random_tensor({2, 3, 7}, 9));
+  AdaptiveAvgPool3d ad3({2, 3, 2});
+  testing::expect_gradients_match(ad3, testing::random_tensor({2, 3, 5, 4}, 10));
+}
+
+TEST(PoolingNd, ReprsFollowPyTorch) {
+  EXPECT_EQ(MaxPool1d(MaxPool1dOptions(3)).repr(),
+            "MaxPool1d(kernel_size=3, stride=3, padding=0, dilation=1, ceil_mode=False)");
+  EXPECT_EQ(MaxPool2d(MaxPool2dOptions({3, 3}).stride({2, 2})).repr(),
+            "MaxPool2d(kernel_size=(3, 3), stride=(2, 2), padding=0, dilation=1, ceil_mode=False)");
+  EXPECT_EQ(MaxPool3d(MaxPool3dOptions(2).ceil_mode(true)).repr(),
+            "MaxPool3d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=True)");
+  EXPECT_EQ(AvgPool1d(AvgPool1dOptions(3)).repr(),
+            "AvgPool1d(kernel_size=(3,), stride=(3,), padding=(0,))");
+  EXPECT_EQ(
+      AvgPool2d(AvgPool2dOptions({3, 2}).stride(1).padding(1).count_include_pad(false)).repr(),
+      "AvgPool2d(kernel_size=(3, 2), stride=1, padding=1)");
+  EXPECT_EQ(AvgPool3d(AvgPool3dOptions(2)).repr(), "AvgPool3d(kernel_size=2, stride=2, padding=0)");
+  EXPECT_EQ(AdaptiveAvgPool1d(3).repr(), "AdaptiveAvgPool1d(output_size=3)");
+  EXPECT_EQ(AdaptiveAvgPool3d({2, 3, 4}).repr(), "AdaptiveAvgPool3d(output_size=(2, 3, 4))");
+}
+
+TEST(PoolingNd, ErrorsNameTheLayerAndShapes) {
+  testing::expect_error_mentions<ValueError>([] { AvgPool2d(AvgPool2dOptions(2).padding(2)); },
+                                             {"AvgPool2d(kernel_size=2", "half"});
+  testing::expect_error_mentions<ValueError>(
+      [] {
+        MaxPool3d(MaxPool3dOptions({2, 0, 2}));
+      },
+      {"MaxPool3d(", "(2, 0, 2)", "positive"});
+  testing::expect_error_mentions<ValueError>([] { MaxPool1d(MaxPool1dOptions(2).dilation(0)); },
+                                             {"MaxPool1d(", "dilation"});
+  testing::expect_error_mentions<ValueError>(
+      [] {
+        AdaptiveAvgPool3d({1, 0, 1});
+      },
+      {"AdaptiveAvgPool3d", "(1, 0, 1)"});
+  testing::expect_error_mentions<ShapeError>(
+      [] {
+        MaxPool1d(MaxPool1dOptions(2)).forward(Tensor({1, 2, 3, 4}));
+      },
+      {"MaxPool1d(kernel_size=2", "2D or 3D", "[1, 2, 3, 4]"});
+  testing::expect_error_mentions<ShapeError>(
+      [] {
+        AvgPool3d(AvgPool3dOptions(2)).forward(Tensor({2, 3, 4}));
+      },
+      {"AvgPool3d(kernel_size=2", "4D or 5D", "[2, 3, 4]"});
+  testing::expect_error_mentions<ShapeError>(
+      [] {
+        AvgPool1d(AvgPool1dOptions(3)).forward(Tensor({1, 2, 2}));
+      },
+      {"AvgPool1d(kernel_size=(3,)", "[1, 2, 2]", "too small"});
+  testing::expect_error_mentions<ShapeError>(
+      [] {
+        AdaptiveAvgPool1d(2).forward(Tensor({1, 2, 0}));
+      },
+      {"AdaptiveAvgPool1d", "[1, 2, 0]"});
+  AvgPool1d pool(AvgPool1dOptions(2));
+  pool.forward(Tensor({1, 2, 6}));
+  testing::expect_error_mentions<ShapeError>(
+      [&] {
+        pool.backward(Tensor({1, 2, 2}));
+      },
+      {"AvgPool1d", "[1, 2, 2]", "[1, 2, 3]"});
+  EXPECT_THROW(AvgPool1d(AvgPool1dOptions(2)).backward(Tensor({1, 2, 3})), ValueError);
+}
+
+}  // namespace
+}  // namespace syncbn::nn
