@@ -21,6 +21,7 @@
 #include "syncbn/nn/sync_batchnorm.hpp"
 #include "syncbn/parallel/data_parallel.hpp"
 #include "syncbn/train/loss.hpp"
+#include "syncbn/train/norm_conversion.hpp"
 #include "syncbn/train/schedule.hpp"
 
 namespace syncbn::train {
@@ -80,6 +81,7 @@ class TrainingRun {
   detail::Position position_;
   detail::Resumed resumed_;
   Summary summary_;
+  SyncGroups sync_groups_;
   double epoch_loss_ = 0, train_seconds_ = 0;
   std::int64_t epoch_steps_ = 0, images_ = 0;
   Clock::time_point epoch_start_;
@@ -104,8 +106,8 @@ TrainingRun::TrainingRun(const config::Config& c, std::shared_ptr<dist::ProcessG
   test_data_ = builders::make_dataset(c, data::Split::Test);
   builders::check_fits(c, *train_data_);
   model_ = builders::build_model(c.model, c.train.seed);
-  if (c.model.norm.kind == config::NormKind::SyncBatch && world_->size() > 1)
-    model_ = nn::convert_sync_batchnorm(model_, world_);
+  sync_groups_ = plan_sync_groups(c, world_->size());
+  model_ = convert_norms(model_, sync_groups_, world_);
   summary_.sync_layers = nn::count_sync_batchnorm(*model_);
   summary_.world_size = world_->size();
   // Rank 0's parameters and buffers to every rank now; buffers again only before evaluation
@@ -143,9 +145,9 @@ TrainingRun::TrainingRun(const config::Config& c, std::shared_ptr<dist::ProcessG
 
 Summary TrainingRun::run() {
   reporter_.line("model: " + c_.model.name + ", norm " + config::to_string(c_.model.norm) + ", " +
-                 std::to_string(summary_.sync_layers) + " SyncBatchNorm layers, world size " +
-                 std::to_string(world_->size()) + ", " +
-                 std::to_string(sampler_->steps_per_epoch()) + " steps per epoch of " +
+                 std::to_string(summary_.sync_layers) + " SyncBatchNorm layers (" +
+                 sync_groups_.describe() + "), world size " + std::to_string(world_->size()) +
+                 ", " + std::to_string(sampler_->steps_per_epoch()) + " steps per epoch of " +
                  std::to_string(c_.train.batch_size) + " per rank");
   if (!options_.resume_from.empty()) {
     std::string changes;
