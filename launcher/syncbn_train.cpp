@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "cli.hpp"
+#include "print_model.hpp"
 #include "syncbn/config/config.hpp"
 #include "syncbn/dist/default_group.hpp"
 #include "syncbn/dist/environment.hpp"
@@ -79,7 +80,7 @@ before MPI starts, printed once).
 struct Cli {
   std::string config_path, backend = "auto", resume, progress = "auto";
   syncbn::config::Overrides overrides;
-  bool print_config = false;
+  bool print_config = false, print_model = false;
 };
 
 po::options_description describe_options(Cli& cli) {
@@ -136,7 +137,11 @@ po::options_description describe_options(Cli& cli) {
       "auto | bar | lines: a live progress bar or one line per epoch (auto: a bar on a terminal, "
       "but not under mpirun/srun, which give ranks a terminal even when output goes to a file)")(
       "print-config", po::bool_switch(&cli.print_config),
-      "print the effective config (after overrides) and exit");
+      "print the effective config (after overrides) and exit")(
+      "print-model", po::bool_switch(&cli.print_model),
+      "build the config's model in this process and print it, then exit: PyTorch's repr (the "
+      "BatchNorm layers as written), which of them a launched job converts to SyncBatchNorm, "
+      "the parameter count and the state_dict keys with their shapes");
   return o;
 }
 
@@ -144,6 +149,7 @@ const syncbn::launcher::Program kProgram{
     "syncbn-train",
     std::string("\nExamples:\n"
                 "  syncbn-train --config configs/fashion_resnet.yaml\n"
+                "  syncbn-train -c configs/zoo/resnet18.yaml --print-model\n"
                 "  mpirun -np 2 syncbn-train -c configs/tiny.yaml --epochs 1\n"
                 "  launcher/launch.sh -n 4 configs/fashion_resnet.yaml --norm batch\n") +
         kSignalsAndErrorsHelp};
@@ -178,6 +184,20 @@ int run(const Cli& cli, const syncbn::config::Config& config, syncbn::dist::Envi
   return 0;
 }
 
+// --print-model: a model the config describes but the builder refuses is a config error (2).
+int print_model(const syncbn::config::Config& config) {
+  try {
+    syncbn::launcher::print_model(config, std::cout);
+  } catch (const syncbn::ConfigError& e) {
+    std::cerr << kProgram.name << ": config error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << kProgram.name << ": error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
 // Everything that can be refused before MPI starts is checked here, where every rank of a
 // launched job fails alike: so one copy of the message (the launcher's rank 0), exit 2.
 int check_before_launch(const Cli& cli, syncbn::config::Config& config) {
@@ -186,8 +206,10 @@ int check_before_launch(const Cli& cli, syncbn::config::Config& config) {
         show_progress_bar(cli.progress);
         syncbn::dist::resolve_backend(cli.backend, syncbn::dist::launch_environment());
       });
-  if (code >= 0 || !cli.print_config) return code;
-  if (syncbn::launcher::prints_for_the_job()) std::cout << syncbn::config::to_yaml(config) << "\n";
+  if (code >= 0 || !(cli.print_config || cli.print_model)) return code;
+  if (!syncbn::launcher::prints_for_the_job()) return 0;
+  if (cli.print_config) std::cout << syncbn::config::to_yaml(config) << "\n";
+  if (cli.print_model) return print_model(config);
   return 0;
 }
 
