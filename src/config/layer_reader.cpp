@@ -165,14 +165,16 @@ class LayerReader {
     return spec;
   }
 
+  // Unknown keys are reported before missing ones: a misspelt required argument reads as the
+  // typo it is ("out_channel", did you mean ...), not as a missing one.
   void read_args(LayerSpec& spec, const YAML::Node& at, const Env& env, Source& src) {
     const int dims = spatial_dims(spec.type);
+    std::string missing;
     for (const ArgInfo& info : args_of(spec.type)) {
       const YAML::Node raw = src.get(info.name);
       const std::string key = spec.path + "." + info.name;
       if (!raw) {
-        if (info.required)
-          fail(at, spec.path, std::string(to_string(spec.type)) + " needs '" + info.name + "'");
+        if (info.required && missing.empty()) missing = info.name;
         continue;
       }
       const YAML::Node value = resolve(raw, key, env);
@@ -181,6 +183,9 @@ class LayerReader {
       if (!expected.empty()) fail(raw, key, "expected " + expected + ", got " + text(value));
       spec.args[info.name] = v;
     }
+    src.finish();
+    if (!missing.empty())
+      fail(at, spec.path, std::string(to_string(spec.type)) + " needs '" + missing + "'");
   }
 
   void read_sequential(LayerSpec& spec, const YAML::Node& at, const Env& env, Source& src) {
@@ -242,6 +247,7 @@ class LayerReader {
     const YAML::Node def = definitions_.at(type);
     const std::string def_path = "model.blocks." + type;
     Env inner = base_env_;
+    std::string missing;
     const YAML::Node args = def["args"];
     if (args && !args.IsNull()) {
       if (!args.IsMap()) fail(args, def_path + ".args", "expected a mapping of names to defaults");
@@ -253,12 +259,13 @@ class LayerReader {
         if (const YAML::Node given = src.get(arg))
           inner[arg] = resolve(given, path + "." + arg, env);
         else if (entry.second.IsScalar() && entry.second.Scalar() == "required")
-          fail(at, path, type + " needs argument '" + arg + "'");
+          missing = missing.empty() ? arg : missing;
         else
           inner[arg] = resolve(entry.second, def_path + ".args." + arg, base_env_);
       }
     }
     src.finish();
+    if (!missing.empty()) fail(at, path, type + " needs argument '" + missing + "'");
     stack_.push_back(type);
     LayerSpec spec = layer(def, name, path, inner, /*definition=*/true);
     stack_.pop_back();
