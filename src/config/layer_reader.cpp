@@ -11,6 +11,10 @@ namespace {
 
 using Env = std::map<std::string, YAML::Node>;  // $ names and their (resolved) values
 
+// Nested repeats multiply: a bound keeps a typo (repeat: 100000 inside repeat: 100000) an
+// error instead of an out-of-memory kill.
+constexpr std::int64_t kMaxLayers = 1'000'000;
+
 // The nearest of `candidates` to `word`, as " (did you mean 'x'?)", or "".
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
   std::string hint;
@@ -132,7 +136,11 @@ class LayerReader {
   }
 
   LayerSpec container(LayerType type, const YAML::Node& at, const std::string& name,
-                      const std::string& path) const {
+                      const std::string& path) {
+    if (++count_ > kMaxLayers)
+      fail(at, path,
+           "the model has more than " + std::to_string(kMaxLayers) +
+               " layers once expanded; check the repeat counts");
     LayerSpec spec;
     spec.type = type;
     spec.name = name;
@@ -330,6 +338,7 @@ class LayerReader {
   Env base_env_;
   std::map<std::string, YAML::Node> definitions_;
   std::vector<std::string> stack_;  // definitions being expanded, outermost first
+  std::int64_t count_ = 0;          // layers made so far
 };
 }  // namespace
 

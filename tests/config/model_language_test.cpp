@@ -123,6 +123,14 @@ TEST(ModelLanguage, UnknownTypesAndArgumentsSuggestTheNearest) {
                   "m.yaml:5: model.layers.r: duplicate key (first at line 4)");
   EXPECT_MENTIONS(error_of(head + "    c: {type: relu, repeat: 0}\n"),
                   "m.yaml:4: model.layers.c.repeat: expected an integer >= 1");
+  EXPECT_MENTIONS(
+      error_of(head + "    c: {type: sequential, repeat: 2000, layers: {r: {type: relu, "
+                      "repeat: 2000}}}\n"),
+      "the model has more than 1000000 layers once expanded");
+  EXPECT_MENTIONS(error_of(head + "    c: {type: conv2d, out_channels: 2, kernel_size: 1}\n",
+                           {"model.layers.c.out_channels=0"}),
+                  "--set model.layers.c.out_channels=0: model.layers.c.out_channels: expected an "
+                  "integer >= 1, got '0'");
   EXPECT_MENTIONS(error_of(head + "    c: {type: relu, first: {}}\n"),
                   "model.layers.c.first: 'first' goes with 'repeat'");
   EXPECT_MENTIONS(error_of(head + "    c: {type: residual, main: {}}\n"),
