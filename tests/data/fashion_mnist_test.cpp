@@ -5,6 +5,7 @@
 #include <set>
 
 #include "support/file_test_util.hpp"
+#include "syncbn/builders/data.hpp"
 #include "syncbn/data/dataset.hpp"
 #include "syncbn/data/idx.hpp"
 #include "syncbn/error.hpp"
@@ -151,6 +152,28 @@ TEST_F(RealFashionMnist, BothSplitsLoadWithBalancedLabels) {
     for (std::int64_t c : count) EXPECT_EQ(c, n / 10);
     EXPECT_EQ(ds.get_batch({0, n - 1}).images.shape(), (Shape{2, 1, 28, 28}));
   }
+}
+
+// An MLP's model.input [784] reads the images flattened (x.view(B, -1)); [1, 28, 28] reads them
+// as they are; any other shape is refused, naming both.
+TEST_F(RealFashionMnist, TheDataBuilderFlattensForAModelInputOf784) {
+  auto config = [](const char* input) {
+    return config::parse_config("model: {input: " + std::string(input) +
+                                    ", num_classes: 10, layers: {fc: {type: linear, "
+                                    "out_features: 10}}}\n",
+                                "mlp");
+  };
+  const auto flat = builders::make_dataset(config("[784]"), Split::Test);
+  const auto images = builders::make_dataset(config("[1, 28, 28]"), Split::Test);
+  EXPECT_NO_THROW(builders::check_fits(config("[784]"), *flat));
+  EXPECT_EQ(flat->sample_shape(), (Shape{784}));
+  const data::Batch a = flat->get_batch({3, 9999}), b = images->get_batch({3, 9999});
+  EXPECT_EQ(a.images.shape(), (Shape{2, 784}));
+  EXPECT_EQ(a.labels, b.labels);
+  EXPECT_EQ(max_abs_diff(a.images, b.images.reshape({2, 784})), 0.0);
+  EXPECT_TRUE(
+      throws_with<ConfigError>([&] { builders::check_fits(config("[28, 28]"), *images); },
+                               {"model.input is [28, 28]", "samples of shape [1, 28, 28]"}));
 }
 
 // The documented constants must be the training set's own statistics (to 4 decimals).
