@@ -16,7 +16,7 @@
 // which): oneDNN's direct JIT convolutions on its blocked layout (Debian's libdnnl 2.6), else
 // N-d im2col (with dilation, one GEMM per group) + OpenBLAS sgemm. oneDNN is the default because
 // it was several times faster on the model zoo's convolutions (bench/README.md). The primitives
-// are built once per input shape and reused every step (see conv2d_onednn.cpp). Compute threads
+// are built once per input shape and reused every step (see conv_onednn.cpp). Compute threads
 // follow syncbn::set_num_threads (both backends).
 //
 // Parameters: weight, bias, named as PyTorch's; initialised as PyTorch's reset_parameters
