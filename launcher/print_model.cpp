@@ -37,8 +37,11 @@ void print_conversion(const config::Config& c, const nn::Module& model, std::ost
     out << "conversion: none (" << paths.size() << " BatchNorm layers stay as written)\n";
     return;
   }
+  const std::int64_t k = c.model.sync_group_size;
   out << "conversion: on more than one rank, these " << paths.size()
-      << " BatchNorm layers become SyncBatchNorm:\n";
+      << " BatchNorm layers become SyncBatchNorm"
+      << (k > 0 ? " synchronised in groups of " + std::to_string(k) + " consecutive ranks" : "")
+      << ":\n";
   for (const auto& path : paths) out << "  " << path << "\n";
 }
 

@@ -17,6 +17,10 @@ done
 "$train" -c "$root/configs/tiny.yaml" --norm batch --print-model > "$work/out.txt" 2>&1 || fail "exit $?"
 grep -q '^conversion: none (6 BatchNorm layers stay as written)' "$work/out.txt" ||
   fail "--norm batch still converts"
+"$train" -c "$root/configs/tiny.yaml" --set model.sync_group_size=2 --print-model > "$work/out.txt" 2>&1 ||
+  fail "exit $?"
+grep -q 'become SyncBatchNorm synchronised in groups of 2 consecutive ranks:$' "$work/out.txt" ||
+  fail "sync_group_size 2 not shown"
 echo "ok: --print-model prints the tree, the conversion and the state_dict"
 
 if ! /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null; then

@@ -1,7 +1,8 @@
 #pragma once
 // The data-parallel training loop behind syncbn-train. Every rank of `world` calls
 // run_training with the same config; it builds the model (converting BatchNorm to SyncBatchNorm
-// when the config says sync_batch and the world has more than one rank), broadcasts rank 0's
+// when the config says sync_batch and the world has more than one rank, in groups of
+// model.sync_group_size consecutive ranks: see norm_conversion.hpp), broadcasts rank 0's
 // weights, trains on this rank's shard of every batch with bucketed gradient averaging,
 // evaluates on a sharded test set, and writes checkpoints (rank 0, atomically). Rank 0 reports
 // progress to `log`; every rank returns the same Summary.
