@@ -15,8 +15,9 @@
 #   ours at np=1; PyTorch with glibc's malloc; PyTorch with TUNED_MALLOC preloaded (PyTorch's
 #   performance tuning guide, CPU section: preload jemalloc or TCMalloc; TCMalloc is the faster
 #   of the two here, jemalloc's page purging costs PyTorch more faults than glibc);
-#   then, for W > 1, ours under mpirun -np W (SyncBatchNorm + DistributedDataParallel) and
-#   PyTorch DDP over gloo with TUNED_MALLOC (plain BatchNorm: 1.13's SyncBatchNorm is GPU-only).
+#   then, for W > 1, ours under mpirun -np W (SyncBatchNorm + DistributedDataParallel), ours
+#   with plain BatchNorm (norm_conversion none) and PyTorch DDP over gloo with TUNED_MALLOC
+#   (plain BatchNorm: 1.13's SyncBatchNorm runs only on GPUs).
 # A step is: gather the batch, zero_grad, forward, CrossEntropyLoss, backward, SGD step (the
 # config's optimiser; the zoo configs take the defaults, lr 0.1, momentum 0.9, nesterov,
 # weight decay 5e-4, on both sides). Synthetic data held in memory on both sides.
@@ -71,6 +72,9 @@ for ((r = 1; r <= rounds; r++)); do
   if ((world > 1)); then
     mpirun -np "$world" --oversubscribe --bind-to none "$build/bench/syncbn_bench_train" \
       --config "$config" "${timing[@]}" >"$out/ours_np${world}_$r.json"
+    mpirun -np "$world" --oversubscribe --bind-to none "$build/bench/syncbn_bench_train" \
+      --config "$config" "${timing[@]}" --set model.norm_conversion=none \
+      >"$out/plain_np${world}_$r.json"
     LD_PRELOAD=$tuned peer --world-size "$world" >"$out/tuned_np${world}_$r.json"
   fi
 done

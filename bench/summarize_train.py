@@ -2,7 +2,8 @@
 """Table of bench/run_train_resnet18.sh's JSON files: one row per program and allocator.
 
   bench/summarize_train.py OUT_DIR ROUNDS WORLD TUNED_NAME
-OUT_DIR holds {ours,glibc,tuned}_np1_R.json and, for WORLD > 1, {ours,tuned}_npW_R.json for
+OUT_DIR holds {ours,glibc,tuned}_np1_R.json and, for WORLD > 1, {ours,plain,tuned}_npW_R.json
+(plain: ours without SyncBatchNorm, as PyTorch's DDP runs on CPU) for
 rounds R = 1..ROUNDS, each one JSON object from bench/train_bench.cpp or bench/peer_train.py.
 Times are medians over every repetition of every round, the fastest repetition beside them;
 faults and CPU ms per step are medians over the rounds. "vs ours" is their ms per step over
@@ -71,9 +72,12 @@ def main():
     print(row("PyTorch, glibc malloc, np=1", glibc, ours))
     print(row("PyTorch, %s, np=1" % tuned, fast, ours))
     if world > 1:
-        ours_w, fast_w = (load(out, "%s_np%d" % (n, world), rounds) for n in ("ours", "tuned"))
-        print(row("syncbn, np=%d (SyncBatchNorm + DDP)" % world, ours_w, None))
-        print(row("PyTorch, %s, np=%d (DDP gloo)" % (tuned, world), fast_w, ours_w))
+        ours_w, plain_w, fast_w = (load(out, "%s_np%d" % (n, world), rounds)
+                                   for n in ("ours", "plain", "tuned"))
+        print(row("syncbn, np=%d, SyncBatchNorm + DDP" % world, ours_w, None))
+        print(row("syncbn, np=%d, BatchNorm + DDP" % world, plain_w, None))
+        print(row("PyTorch, %s, np=%d, BatchNorm + DDP (gloo)" % (tuned, world), fast_w,
+                  plain_w))
     print()
     print("ours / tuned PyTorch, np=1 (throughput ratio): %.2fx wall, %.2fx CPU; per round %s"
           % (median_ms(fast) / ours_ms, cpu_ms(fast) / cpu_ms(ours),

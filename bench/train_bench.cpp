@@ -5,9 +5,10 @@
 //                      [--num-classes K] [--set key=value]... [--warmup S] [--steps S] [--reps R]
 //                      [--threads T]
 //                      [--data fashion_mnist|random] [--per-layer]
-// Under mpirun (world size W > 1) every rank trains its own slice, BatchNorm converted to
-// SyncBatchNorm and gradients averaged by DistributedDataParallel, as syncbn-train does; rank 0
-// prints the report and images/s count all W ranks' images.
+// Under mpirun (world size W > 1) every rank trains its own slice, BatchNorm converted as the
+// config's norm_conversion says (SyncBatchNorm by default) and gradients averaged by
+// DistributedDataParallel, as syncbn-train does; rank 0 prints the report and images/s count all
+// W ranks' images.
 // Prints one JSON object: batch_size (per rank), world_size, parameters, steps,
 // images_per_second (median over the repetitions), reps_images_per_second, ms_per_step (median),
 // reps_ms_per_step, faults_per_step (minor page faults of the process per timed step, from
@@ -39,9 +40,9 @@
 #include "syncbn/data/dataset.hpp"
 #include "syncbn/dist/environment.hpp"
 #include "syncbn/nn/layers/threads.hpp"
-#include "syncbn/nn/sync_batchnorm.hpp"
 #include "syncbn/parallel/data_parallel.hpp"
 #include "syncbn/train/loss.hpp"
+#include "syncbn/train/norm_conversion.hpp"
 #include "syncbn/train/sgd.hpp"
 
 namespace {
@@ -146,7 +147,8 @@ struct Bench {
         world_size(world->size()),
         rank(world->rank()) {
     if (world_size > 1) {
-      model = syncbn::nn::convert_sync_batchnorm(model, world);
+      model = syncbn::train::convert_norms(
+          model, syncbn::train::plan_sync_groups(c, static_cast<int>(world_size)), world);
       ddp = std::make_unique<syncbn::nn::DistributedDataParallel>(model, world);
     }
     if (a.per_layer) bench::wrap_leaves(*model, &times);
