@@ -12,7 +12,8 @@ at test time by a ctest fixture into the build tree. Exit 77 (skipped) without t
 torchvision, saying which.
 
 Per model, <name>.keys.txt: `# parameters N`, then `key dtype [d0,d1,...]` per state_dict entry.
-<name>.safetensors ("__metadata__" holds lr, momentum, weight_decay, nesterov, overrides):
+<name>.safetensors ("__metadata__" holds lr, momentum, weight_decay, nesterov, overrides and
+float32_stepped_distance, how far PyTorch's own float32 step lands from the goldens):
   initial/<key>  the state_dict loaded before the checks (BN affine randomised, running
                  stats from one train-mode forward of another batch), float32
   input, labels  the batch (float32, int64)
@@ -239,7 +240,7 @@ def goldens(name, case):
                "loss": np.array([loss], dtype="<f8")}
     tensors.update({f"initial/{k}": as_numpy(v) for k, v in initial.items()})
     tensors.update({f"stepped/{k}": as_numpy(v) for k, v in stepped.items()})
-    return model, initial, tensors
+    return model, initial, tensors, worst
 
 
 def overrides(case):
@@ -257,8 +258,9 @@ def key_list(model, initial):
 
 
 def write(out, name, case):
-    model, initial, tensors = goldens(name, case)
+    model, initial, tensors, float32_distance = goldens(name, case)
     meta = {k: str(v).lower() if isinstance(v, bool) else repr(v) for k, v in SGD.items()}
+    meta["float32_stepped_distance"] = repr(float32_distance)
     meta["overrides"] = json.dumps(overrides(case))
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.keys.txt").write_text(key_list(model, initial))
