@@ -14,8 +14,9 @@ torchvision, saying which.
 Per model, <name>.keys.txt: `# parameters N`, then `key dtype [d0,d1,...]` per state_dict entry.
 <name>.safetensors ("__metadata__" holds lr, momentum, weight_decay, nesterov, overrides and
 float32_stepped_distance, how far PyTorch's own float32 step lands from the goldens):
-  initial/<key>  the state_dict loaded before the checks (BN affine randomised, running
-                 stats from one train-mode forward of another batch), float32
+  initial/<key>  the state_dict loaded before the checks (BN affine randomised, the ResNets'
+                 residual branches scaled down, running stats from one train-mode forward of
+                 another batch), float32
   input, labels  the batch (float32, int64)
   eval_logits    eval-mode output on `input` from `initial`
   loss           train-mode cross-entropy on (input, labels), float64, shape [1]
@@ -158,7 +159,21 @@ def make_model(name, case):
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.normal_(0.0, 0.2)
+        scale_residual_branches(model)
     return model
+
+
+def scale_residual_branches(model):
+    """torchvision's ResNets: the last BatchNorm of each residual branch gets weight in [0.1,
+    0.3]. torchvision's zero_init_residual sets it to 0 so each block starts as the identity;
+    without that, the gradient explodes toward the stem at init (ResNet-50: the step moves
+    conv1.weight by 40x its size, and PyTorch's own float32 step misses its float64 one by
+    2e-2). Small but not 0, every parameter still gets a gradient."""
+    for m in model.modules():
+        if isinstance(m, torchvision.models.resnet.Bottleneck):
+            m.bn3.weight.uniform_(0.1, 0.3)
+        elif isinstance(m, torchvision.models.resnet.BasicBlock):
+            m.bn2.weight.uniform_(0.1, 0.3)
 
 
 def draw_batch(name, case, attempt):
