@@ -115,7 +115,8 @@ po::options_description describe_options(Cli& cli) {
       "lr", po::value<std::string>()->value_name("X")->notifier(set("lr", "optimizer.lr")),
       "learning rate (optimizer.lr)")(
       "norm", po::value<std::string>()->value_name("KIND")->notifier(set("norm", "model.norm")),
-      "normalisation: batch | sync_batch | group:G | batch_no_running_stats | none")(
+      "sync_batch (BatchNorm becomes SyncBatchNorm across ranks) | batch (kept per rank); for a "
+      "template config also group:G | batch_no_running_stats | none")(
       "seed", po::value<std::string>()->value_name("N")->notifier(set("seed", "train.seed")),
       "seed for init, shuffling and augmentation (train.seed)")(
       "threads",
