@@ -4,6 +4,7 @@
 #   syncbn_find_openblas()   SyncbnDeps::openblas (pkg-config openblas, else FindBLAS)
 #   syncbn_find_dnnl()       SyncbnDeps::dnnl when libdnnl is found; sets SYNCBN_DNNL_FOUND
 #   syncbn_find_nccl()       SyncbnDeps::nccl and CUDA::cudart; sets SYNCBN_NCCL_FOUND
+#   syncbn_find_image_codecs() SyncbnDeps::png and SyncbnDeps::jpeg (pkg-config)
 
 function(syncbn_imported_library name library include_dir)
   if(TARGET SyncbnDeps::${name})
@@ -63,4 +64,17 @@ function(syncbn_find_nccl)
   set(CUDAToolkit_FOUND ${CUDAToolkit_FOUND} PARENT_SCOPE)
   set(CUDAToolkit_VERSION ${CUDAToolkit_VERSION} PARENT_SCOPE)
   set(CUDAToolkit_INCLUDE_DIRS ${CUDAToolkit_INCLUDE_DIRS} PARENT_SCOPE)
+endfunction()
+
+# libpng and libjpeg for the image_folder data set (Debian: libpng-dev, libjpeg62-turbo-dev), by
+# pkg-config: SyncbnDeps::png and SyncbnDeps::jpeg.
+function(syncbn_find_image_codecs)
+  find_package(PkgConfig REQUIRED)
+  foreach(codec png jpeg)
+    string(TOUPPER ${codec} upper)
+    pkg_check_modules(SYNCBN_${upper} REQUIRED lib${codec})
+    find_library(SYNCBN_${upper}_LIBRARY ${codec} HINTS ${SYNCBN_${upper}_LIBRARY_DIRS} REQUIRED)
+    set(include_dir "${SYNCBN_${upper}_INCLUDE_DIRS}")  # empty for /usr/include
+    syncbn_imported_library(${codec} "${SYNCBN_${upper}_LIBRARY}" "${include_dir}")
+  endforeach()
 endfunction()

@@ -1,5 +1,7 @@
 #include "syncbn/builders/data.hpp"
 
+#include "syncbn/data/file_datasets.hpp"
+#include "syncbn/data/transforms.hpp"
 #include "syncbn/error.hpp"
 
 namespace syncbn::builders {
@@ -55,6 +57,21 @@ std::unique_ptr<data::Dataset> flatten_if_asked(const config::Config& c,
   return std::make_unique<FlattenedSamples>(std::move(d));
 }
 
+// Fashion-MNIST normalises and augments itself (today's arithmetic, bit for bit); a configured
+// data.mean / data.std replaces its built-in normalisation.
+std::unique_ptr<data::Dataset> make_fashion_mnist(const config::Config& c, data::Split split) {
+  const bool own_stats = c.data.mean.empty();
+  auto d = std::make_unique<data::FashionMnist>(
+      data::FashionMnistOptions()
+          .root(c.data.dir)
+          .split(split)
+          .normalize(own_stats)
+          .augment(split == data::Split::Train && c.data.augment)
+          .crop_padding(c.data.crop_padding)
+          .seed(c.train.seed));
+  return data::with_transforms(std::move(d), transforms_for(c, split, {}, {}).augment(false));
+}
+
 std::unique_ptr<data::Dataset> make_synthetic(const config::Config& c, data::Split split) {
   const auto& in = c.model.input;
   auto options = data::SyntheticDatasetOptions()
@@ -62,27 +79,87 @@ std::unique_ptr<data::Dataset> make_synthetic(const config::Config& c, data::Spl
                      .num_classes(c.model.num_classes)
                      .sample_shape(Shape(in.begin(), in.end()))
                      .seed(c.train.seed);
+  std::unique_ptr<data::Dataset> d;
   if (split == data::Split::Train)
-    return std::make_unique<data::SyntheticDataset>(options.size(c.data.synthetic_train_size));
-  return std::make_unique<SyntheticTestSplit>(options, c.data.synthetic_train_size,
-                                              c.data.synthetic_test_size);
+    d = std::make_unique<data::SyntheticDataset>(options.size(c.data.synthetic_train_size));
+  else
+    d = std::make_unique<SyntheticTestSplit>(options, c.data.synthetic_train_size,
+                                             c.data.synthetic_test_size);
+  return data::with_transforms(std::move(d), transforms_for(c, split, {}, {}));
+}
+
+std::string file_in(const std::string& dir, const std::string& name) {
+  return dir.empty() || dir.back() == '/' ? dir + name : dir + "/" + name;
+}
+
+// data.dir/{train,test}_{samples,labels}.npy.
+std::unique_ptr<data::Dataset> make_npy(const config::Config& c, data::Split split) {
+  const std::string prefix = split == data::Split::Train ? "train" : "test";
+  return std::make_unique<data::NpyDataset>(file_in(c.data.dir, prefix + "_samples.npy"),
+                                            file_in(c.data.dir, prefix + "_labels.npy"),
+                                            c.model.num_classes);
+}
+
+std::unique_ptr<data::Dataset> make_cifar(const config::Config& c, data::Split split) {
+  const bool ten = c.data.dataset == config::DatasetKind::Cifar10;
+  return std::make_unique<data::CifarDataset>(
+      c.data.dir, ten ? data::CifarKind::Cifar10 : data::CifarKind::Cifar100, split);
+}
+
+// data.dir/{train,test}/<class>/<image>, decoded to model.input's [C, H, W].
+std::unique_ptr<data::Dataset> make_image_folder(const config::Config& c, data::Split split) {
+  const auto& in = c.model.input;
+  SYNCBN_CHECK_AS(ConfigError, in.size() == 3, c.source,
+                  ": data.dataset image_folder needs model.input [C, H, W], got ",
+                  shape_str(Shape(in.begin(), in.end())));
+  return std::make_unique<data::ImageFolder>(
+      data::ImageFolderOptions()
+          .root(file_in(c.data.dir, split == data::Split::Train ? "train" : "test"))
+          .channels(in[0])
+          .height(in[1])
+          .width(in[2])
+          .resize(c.data.resize));
+}
+
+// The user's files: ToTensor's [0, 1] values, then data.mean / data.std and data.augment.
+std::unique_ptr<data::Dataset> make_from_files(const config::Config& c, data::Split split) {
+  std::unique_ptr<data::Dataset> d;
+  if (c.data.dataset == config::DatasetKind::Npy)
+    d = make_npy(c, split);
+  else if (c.data.dataset == config::DatasetKind::ImageFolder)
+    d = make_image_folder(c, split);
+  else
+    d = make_cifar(c, split);
+  return flatten_if_asked(c, data::with_transforms(std::move(d), transforms_for(c, split, {}, {})));
 }
 
 }  // namespace
+
+data::TransformOptions transforms_for(const config::Config& c, data::Split split,
+                                      std::vector<double> default_mean,
+                                      std::vector<double> default_std) {
+  const bool configured = !c.data.mean.empty();
+  return data::TransformOptions()
+      .mean(configured ? c.data.mean : std::move(default_mean))
+      .std(configured ? c.data.std : std::move(default_std))
+      .augment(split == data::Split::Train && c.data.augment)
+      .crop_padding(c.data.crop_padding)
+      .seed(c.train.seed);
+}
 
 std::unique_ptr<data::Dataset> make_dataset(const config::Config& c, data::Split split) {
   switch (c.data.dataset) {
     case config::DatasetKind::Synthetic:
       return make_synthetic(c, split);
+    case config::DatasetKind::Npy:
+    case config::DatasetKind::Cifar10:
+    case config::DatasetKind::Cifar100:
+    case config::DatasetKind::ImageFolder:
+      return make_from_files(c, split);
     case config::DatasetKind::FashionMnist:
       break;
   }
-  return flatten_if_asked(c, std::make_unique<data::FashionMnist>(
-                                 data::FashionMnistOptions()
-                                     .root(c.data.dir)
-                                     .split(split)
-                                     .augment(split == data::Split::Train && c.data.augment)
-                                     .seed(c.train.seed)));
+  return flatten_if_asked(c, make_fashion_mnist(c, split));
 }
 
 void check_fits(const config::Config& c, const data::Dataset& d) {

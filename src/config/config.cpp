@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -45,6 +46,15 @@ Check<double> positive(double high = std::numeric_limits<double>::max()) {  // (
                                    ? "a number in (0, " + text(high) + "]"
                                    : std::string("a positive number");
   return [=](const double& v) { return v > 0 && v <= high ? "" : expected; };
+}
+// data.mean / data.std: finite numbers (std also > 0), one per channel or one for all.
+Check<std::vector<double>> finite_list(bool positive_only) {
+  return [=](const std::vector<double>& v) -> std::string {
+    for (double x : v)
+      if (!std::isfinite(x) || (positive_only && x <= 0))
+        return positive_only ? "a list of positive numbers" : "a list of finite numbers";
+    return "";
+  };
 }
 std::string non_empty_path(const std::string& v) {
   return v.empty() ? "a non-empty path" : "";
@@ -154,7 +164,8 @@ void read_model(MapReader r, ModelConfig& m) {
 }
 
 void read_data(MapReader r, DataConfig& d) {
-  read_kind(r, "dataset", d.dataset, parse_dataset, "one of fashion_mnist | synthetic");
+  read_kind(r, "dataset", d.dataset, parse_dataset,
+            "one of fashion_mnist | synthetic | npy | cifar10 | cifar100 | image_folder");
   r.read<std::string>("dir", d.dir);
   r.read<bool>("augment", d.augment);
   r.read<std::int64_t>("synthetic_train_size", d.synthetic_train_size,
@@ -163,14 +174,31 @@ void read_data(MapReader r, DataConfig& d) {
                        between<std::int64_t>(1, kMaxSyntheticSize));
   r.read<std::int64_t>("limit_train", d.limit_train, at_least<std::int64_t>(0));
   r.read<std::int64_t>("limit_test", d.limit_test, at_least<std::int64_t>(0));
+  r.read<std::int64_t>("resize", d.resize, between<std::int64_t>(0, kMaxImageSide));
+  r.read<std::vector<double>>("mean", d.mean, finite_list(false));
+  r.read<std::vector<double>>("std", d.std, finite_list(true));
+  r.read<std::int64_t>("crop_padding", d.crop_padding, between<std::int64_t>(0, kMaxCropPadding));
+  r.read<std::int64_t>("prefetch", d.prefetch, between<std::int64_t>(0, kMaxPrefetch));
   r.finish();
 }
 
 void read_optimizer(MapReader r, OptimizerConfig& o) {
+  r.read<std::string>("name", o.name, [](const std::string& v) {
+    return v == "sgd" || v == "adamw" ? "" : "one of sgd | adamw";
+  });
   r.read<double>("lr", o.lr, positive());
   r.read<double>("momentum", o.momentum, in_range(0, 1));
   r.read<bool>("nesterov", o.nesterov);
-  r.read<double>("weight_decay", o.weight_decay, at_least<double>(0));
+  double weight_decay = -1;  // absent: the chosen optimizer's default
+  r.read<double>("weight_decay", weight_decay, at_least<double>(0));
+  o.weight_decay = weight_decay >= 0 ? weight_decay : o.name == "adamw" ? 0.01 : 5e-4;
+  r.read<std::vector<double>>("betas", o.betas, [](const std::vector<double>& v) {
+    return v.size() == 2 && v[0] >= 0 && v[0] < 1 && v[1] >= 0 && v[1] < 1
+               ? ""
+               : "two numbers in [0, 1), [beta1, beta2]";
+  });
+  r.read<double>("eps", o.eps, at_least<double>(0));
+  r.read<double>("clip_grad_norm", o.clip_grad_norm, at_least<double>(0));
   r.finish();
 }
 
@@ -193,6 +221,11 @@ void read_train(MapReader r, TrainConfig& t) {
   r.read<std::int64_t>("checkpoint_every", t.checkpoint_every, at_least<std::int64_t>(0));
   r.read<std::string>("metrics", t.metrics);
   r.read<bool>("skip_nonfinite", t.skip_nonfinite);
+  r.read<std::int64_t>("accumulate", t.accumulate, between<std::int64_t>(1, 1024));
+  r.read<bool>("scale_lr", t.scale_lr);
+  r.read<double>("label_smoothing", t.label_smoothing, between<double>(0, 1));
+  r.read<std::int64_t>("log_every", t.log_every, at_least<std::int64_t>(0));
+  r.read<double>("log_seconds", t.log_seconds, positive());
   r.finish();
 }
 

@@ -14,8 +14,12 @@ const Names<NormKind, 4> kNormNames = {{NormKind::Batch, "batch"},
                                        {NormKind::BatchNoRunningStats, "batch_no_running_stats"},
                                        {NormKind::None, "none"}};
 constexpr const char* kGroupPrefix = "group:";
-const Names<DatasetKind, 2> kDatasetNames = {{DatasetKind::FashionMnist, "fashion_mnist"},
-                                             {DatasetKind::Synthetic, "synthetic"}};
+const Names<DatasetKind, 6> kDatasetNames = {{DatasetKind::FashionMnist, "fashion_mnist"},
+                                             {DatasetKind::Synthetic, "synthetic"},
+                                             {DatasetKind::Npy, "npy"},
+                                             {DatasetKind::Cifar10, "cifar10"},
+                                             {DatasetKind::Cifar100, "cifar100"},
+                                             {DatasetKind::ImageFolder, "image_folder"}};
 const Names<ScheduleKind, 3> kScheduleNames = {{ScheduleKind::Cosine, "cosine"},
                                                {ScheduleKind::Step, "step"},
                                                {ScheduleKind::Constant, "constant"}};

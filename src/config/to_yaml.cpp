@@ -11,6 +11,14 @@ std::string number(double v) {
   return detail::format_double(v);
 }
 
+// A list of doubles in the shortest form that reads back the same; absent when empty.
+void emit_numbers(YAML::Emitter& out, const char* key, const std::vector<double>& values) {
+  if (values.empty()) return;
+  out << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginSeq;
+  for (double v : values) out << number(v);
+  out << YAML::EndSeq;
+}
+
 void emit_arg(YAML::Emitter& out, const ArgValue& v) {
   switch (v.kind) {
     case ArgValue::Kind::Int:
@@ -119,12 +127,23 @@ std::string to_yaml(const Config& c) {
   out << YAML::Key << "synthetic_train_size" << YAML::Value << c.data.synthetic_train_size;
   out << YAML::Key << "synthetic_test_size" << YAML::Value << c.data.synthetic_test_size;
   out << YAML::Key << "limit_train" << YAML::Value << c.data.limit_train;
-  out << YAML::Key << "limit_test" << YAML::Value << c.data.limit_test << YAML::EndMap;
+  out << YAML::Key << "limit_test" << YAML::Value << c.data.limit_test;
+  out << YAML::Key << "resize" << YAML::Value << c.data.resize;
+  emit_numbers(out, "mean", c.data.mean);
+  emit_numbers(out, "std", c.data.std);
+  out << YAML::Key << "crop_padding" << YAML::Value << c.data.crop_padding;
+  out << YAML::Key << "prefetch" << YAML::Value << c.data.prefetch << YAML::EndMap;
   out << YAML::Key << "optimizer" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "name" << YAML::Value << c.optimizer.name;
   out << YAML::Key << "lr" << YAML::Value << number(c.optimizer.lr) << YAML::Key << "momentum"
       << YAML::Value << number(c.optimizer.momentum) << YAML::Key << "nesterov" << YAML::Value
       << c.optimizer.nesterov << YAML::Key << "weight_decay" << YAML::Value
-      << number(c.optimizer.weight_decay) << YAML::EndMap;
+      << number(c.optimizer.weight_decay);
+  out << YAML::Key << "betas" << YAML::Value << YAML::Flow << YAML::BeginSeq
+      << number(c.optimizer.betas[0]) << number(c.optimizer.betas[1]) << YAML::EndSeq;
+  out << YAML::Key << "eps" << YAML::Value << number(c.optimizer.eps);
+  out << YAML::Key << "clip_grad_norm" << YAML::Value << number(c.optimizer.clip_grad_norm)
+      << YAML::EndMap;
   out << YAML::Key << "schedule" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "name" << YAML::Value << to_string(c.schedule.name) << YAML::Key
       << "warmup_epochs" << YAML::Value << number(c.schedule.warmup_epochs) << YAML::Key
@@ -138,7 +157,12 @@ std::string to_yaml(const Config& c) {
       << number(c.train.bucket_mb) << YAML::Key << "checkpoint_dir" << YAML::Value
       << c.train.checkpoint_dir << YAML::Key << "checkpoint_every" << YAML::Value
       << c.train.checkpoint_every << YAML::Key << "metrics" << YAML::Value << c.train.metrics
-      << YAML::Key << "skip_nonfinite" << YAML::Value << c.train.skip_nonfinite << YAML::EndMap;
+      << YAML::Key << "skip_nonfinite" << YAML::Value << c.train.skip_nonfinite;
+  out << YAML::Key << "accumulate" << YAML::Value << c.train.accumulate;
+  out << YAML::Key << "scale_lr" << YAML::Value << c.train.scale_lr;
+  out << YAML::Key << "label_smoothing" << YAML::Value << number(c.train.label_smoothing);
+  out << YAML::Key << "log_every" << YAML::Value << c.train.log_every << YAML::Key
+      << "log_seconds" << YAML::Value << number(c.train.log_seconds) << YAML::EndMap;
   out << YAML::EndMap;
   return out.c_str();
 }

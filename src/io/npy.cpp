@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <string_view>
 
 #include "syncbn/error.hpp"
 
@@ -121,7 +122,7 @@ void save_npy(const std::string& path, const Tensor& tensor) {
   if (!out) throw IoError("failed writing '" + path + "'");
 }
 
-Tensor parse_npy(const std::string& bytes, const std::string& origin) {
+NpyHeader parse_npy_header(std::string_view bytes, const std::string& origin) {
   if (bytes.size() < kMagicLen + 4 || bytes.compare(0, kMagicLen, kMagic) != 0)
     throw IoError(origin + ": not an npy file (bad magic)");
   const auto major = static_cast<unsigned char>(bytes[6]);
@@ -140,7 +141,7 @@ Tensor parse_npy(const std::string& bytes, const std::string& origin) {
     throw IoError(origin + ": unsupported npy format version " + std::to_string(major));
   }
   if (header_len > bytes.size() - offset) throw IoError(origin + ": truncated npy header");
-  const std::string header = bytes.substr(offset, header_len);
+  const std::string header(bytes.substr(offset, header_len));
   // The whole quoted descr: '<f4x' is not '<f4'.
   const std::string descr = field(header, "descr", ValueKind::Quoted, origin);
   const DType dtype = dtype_from_descr(descr.substr(1, descr.size() - 2), origin);
@@ -158,8 +159,13 @@ Tensor parse_npy(const std::string& bytes, const std::string& origin) {
     throw IoError(origin + ": npy data holds " + std::to_string(data_len) + " bytes, shape " +
                   shape_str(shape) + " of " + dtype_name(dtype) + " needs " +
                   (overflows ? "more than 2^64" : std::to_string(needed)));
-  Tensor t(shape, dtype);
-  if (data_len > 0) std::memcpy(t.raw(), bytes.data() + offset + header_len, data_len);
+  return NpyHeader{dtype, shape, offset + header_len};
+}
+
+Tensor parse_npy(const std::string& bytes, const std::string& origin) {
+  const NpyHeader h = parse_npy_header(bytes, origin);
+  Tensor t(h.shape, h.dtype);
+  if (t.nbytes() > 0) std::memcpy(t.raw(), bytes.data() + h.data_offset, t.nbytes());
   return t;
 }
 

@@ -22,6 +22,9 @@ inline constexpr std::int64_t kMaxBatchSize = std::int64_t{1} << 24;
 inline constexpr std::int64_t kMaxSyntheticSize = 100'000'000;  // the sampler holds N indices
 inline constexpr double kMaxBucketMb = 1024;
 inline constexpr double kMaxWarmupEpochs = 1e6;
+inline constexpr std::int64_t kMaxImageSide = 1 << 14;
+inline constexpr std::int64_t kMaxCropPadding = 64;
+inline constexpr std::int64_t kMaxPrefetch = 64;  // batches held in memory ahead
 
 // One ResNet stage: `blocks` BasicBlocks of `channels`, the first with `stride`.
 struct StageConfig {
@@ -59,13 +62,25 @@ struct DataConfig {
   std::int64_t synthetic_test_size = 256;
   std::int64_t limit_train = 0;  // use only the first N training samples (0 = all)
   std::int64_t limit_test = 0;
+  // image_folder: the shorter side is resized to this (bilinear) before the center crop to
+  // model.input's H, W; 0 = the larger of H and W.
+  std::int64_t resize = 0;  // at most kMaxImageSide
+  // Per-channel normalisation after ToTensor scaling; empty = the data set's own default.
+  std::vector<double> mean, std;
+  std::int64_t crop_padding = 4;  // augment's random-crop padding, at most kMaxCropPadding
+  std::int64_t prefetch = 2;      // training batches loaded ahead in a background thread; 0 = inline
 };
 
 struct OptimizerConfig {
-  double lr = 0.1;  // for the global batch (see scale_lr)
-  double momentum = 0.9;
-  bool nesterov = true;
-  double weight_decay = 5e-4;
+  std::string name = "sgd";  // sgd | adamw
+  // The learning rate as given, whatever the world size (times it with train.scale_lr).
+  double lr = 0.1;
+  double momentum = 0.9;  // sgd only
+  bool nesterov = true;   // sgd only
+  double weight_decay = 5e-4;  // when the file omits it: 5e-4 for sgd, 0.01 for adamw
+  std::vector<double> betas = {0.9, 0.999};  // adamw only, each in [0, 1)
+  double eps = 1e-8;                         // adamw only
+  double clip_grad_norm = 0;  // max 2-norm of all gradients after the allreduce (0 = off)
 };
 
 struct ScheduleConfig {
@@ -86,6 +101,11 @@ struct TrainConfig {
   std::int64_t checkpoint_every = 0;  // steps between checkpoints (0 = end of each epoch only)
   std::string metrics = "";           // JSON-lines file ("" = <checkpoint_dir>/metrics.jsonl)
   bool skip_nonfinite = false;        // skip a step with a NaN/Inf loss instead of stopping
+  std::int64_t accumulate = 1;  // micro-batches of batch_size per optimizer step, at most 1024
+  bool scale_lr = false;        // linear rule: the optimizer runs at lr * world size
+  double label_smoothing = 0;   // CrossEntropyLoss's, in [0, 1]
+  std::int64_t log_every = 0;   // steps between progress lines (0 = every log_seconds)
+  double log_seconds = 10;      // wall time between progress lines when log_every is 0
 };
 
 struct Config {

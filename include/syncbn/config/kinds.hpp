@@ -20,7 +20,7 @@ struct Norm {
 };
 
 // data.dataset: fashion_mnist | synthetic.
-enum class DatasetKind { FashionMnist, Synthetic };
+enum class DatasetKind { FashionMnist, Synthetic, Npy, Cifar10, Cifar100, ImageFolder };
 
 // schedule.name: cosine | step | constant.
 enum class ScheduleKind { Cosine, Step, Constant };
