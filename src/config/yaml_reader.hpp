@@ -103,6 +103,7 @@ class MapReader {
   static std::string describe_type(const std::vector<std::int64_t>*) {
     return "a list of integers";
   }
+  static std::string describe_type(const std::vector<double>*) { return "a list of numbers"; }
   static std::string scalar_text(const YAML::Node& node);
   void check_unique_keys() const;
   // The option that put `at` into the document ("" when it came from the file).
