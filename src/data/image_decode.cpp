@@ -64,12 +64,19 @@ void on_jpeg_error(j_common_ptr info) {
   std::longjmp(err->jump, 1);
 }
 
+// libjpeg's warnings (level -1) are corrupt or truncated data it would paper over with grey:
+// an error here. Trace messages (level >= 0) are ignored rather than printed.
+void on_jpeg_message(j_common_ptr info, int level) {
+  if (level < 0) on_jpeg_error(info);
+}
+
 // Plain C state only between setjmp and longjmp: no destructors are skipped.
 bool jpeg_decode(const std::string& bytes, Image& image, std::vector<std::uint8_t>& out,
                  JpegError& err) {
   jpeg_decompress_struct info;
   info.err = jpeg_std_error(&err.mgr);
   err.mgr.error_exit = on_jpeg_error;
+  err.mgr.emit_message = on_jpeg_message;
   if (setjmp(err.jump)) {
     jpeg_destroy_decompress(&info);
     return false;
