@@ -135,10 +135,14 @@ po::options_description describe_options(Cli& cli) {
       "backend", po::value(&cli.backend)->value_name("NAME"),
       "auto | mpi | nccl | local (auto: mpi under mpirun/srun, else local)")(
       "progress", po::value(&cli.progress)->value_name("MODE"),
-      "auto | bar | lines: a live progress bar or one line per epoch (auto: a bar on a terminal, "
-      "but not under mpirun/srun, which give ranks a terminal even when output goes to a file)")(
-      "print-config", po::bool_switch(&cli.print_config),
-      "print the effective config (after overrides) and exit")(
+      "auto | bar | lines: a live progress bar, or progress lines (see --log-every) and one line "
+      "per epoch (auto: a bar on a terminal, but not under mpirun/srun, which give ranks a "
+      "terminal even when output goes to a file)")(
+      "log-every",
+      po::value<std::string>()->value_name("N")->notifier(set("log-every", "train.log_every")),
+      "with progress lines, one every N optimizer steps (train.log_every; default 0: one every "
+      "train.log_seconds, 10 s)")("print-config", po::bool_switch(&cli.print_config),
+                                  "print the effective config (after overrides) and exit")(
       "print-model", po::bool_switch(&cli.print_model),
       "build the config's model in this process and print it, then exit: PyTorch's repr (the "
       "BatchNorm layers as written), which of them a launched job converts to SyncBatchNorm, "

@@ -1,5 +1,6 @@
 #include "reporter.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -16,14 +17,25 @@ std::string format(const char* fmt, double a, double b = 0, double c = 0, double
   return buf;
 }
 
+// "1:02:03", "4:05" or "0:07": how long until the epoch or run ends, at the recent pace.
+std::string duration(double seconds) {
+  const auto total = static_cast<long long>(std::max(0.0, seconds) + 0.5);
+  char buf[64];
+  if (total >= 3600)
+    std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", total / 3600, total / 60 % 60, total % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%lld:%02lld", total / 60, total % 60);
+  return buf;
+}
+
 [[noreturn]] void metrics_failed(const std::string& what, const std::string& path, int err) {
   throw IoError("cannot " + what + " metrics file '" + path + "': " + std::strerror(err));
 }
 }  // namespace
 
 Reporter::Reporter(std::ostream* log, bool progress_bar, const std::string& metrics_path,
-                   bool append)
-    : log_(log), bar_(progress_bar && log != nullptr), metrics_path_(metrics_path) {
+                   bool append, ProgressLines lines)
+    : log_(log), bar_(progress_bar && log != nullptr), metrics_path_(metrics_path), lines_(lines) {
   if (!log_ || metrics_path.empty()) return;
   metrics_.reset(std::fopen(metrics_path.c_str(), append ? "a" : "w"));
   if (!metrics_) metrics_failed("open", metrics_path, errno);
@@ -33,18 +45,52 @@ void Reporter::line(const std::string& text) {
   if (log_) *log_ << text << std::endl;
 }
 
-void Reporter::step(std::int64_t epoch, std::int64_t step, std::int64_t steps_per_epoch,
-                    double loss, double images_per_second) {
-  if (!bar_) return;
+void Reporter::begin_epoch() {
+  interval_start_ = std::chrono::steady_clock::now();
+  interval_steps_ = interval_images_ = 0;
+  interval_loss_ = 0;
+}
+
+void Reporter::step(const StepMetrics& s) {
+  if (!log_) return;
   const auto now = std::chrono::steady_clock::now();
-  if (step + 1 < steps_per_epoch && now - last_draw_ < std::chrono::milliseconds(100)) return;
+  ++interval_steps_;
+  interval_images_ += s.images;
+  interval_loss_ += s.loss;
+  if (!bar_) {
+    const bool due =
+        lines_.every > 0
+            ? s.global_step % lines_.every == 0
+            : std::chrono::duration<double>(now - interval_start_).count() >= lines_.seconds;
+    if (due) progress_line(s, now);
+    return;
+  }
+  if (s.step + 1 < s.steps_per_epoch && now - last_draw_ < std::chrono::milliseconds(100)) return;
   last_draw_ = now;
   constexpr int kWidth = 30;
   const int filled =
-      static_cast<int>(kWidth * (step + 1) / std::max<std::int64_t>(1, steps_per_epoch));
-  *log_ << "\repoch " << epoch << " [" << std::string(filled, '#')
-        << std::string(kWidth - filled, ' ') << "] " << step + 1 << "/" << steps_per_epoch
-        << format("  loss %.4f  %.0f img/s ", loss, images_per_second) << std::flush;
+      static_cast<int>(kWidth * (s.step + 1) / std::max<std::int64_t>(1, s.steps_per_epoch));
+  *log_ << "\repoch " << s.epoch << " [" << std::string(filled, '#')
+        << std::string(kWidth - filled, ' ') << "] " << s.step + 1 << "/" << s.steps_per_epoch
+        << format("  loss %.4f  %.0f img/s ", s.epoch_loss, s.epoch_images_per_second)
+        << std::flush;
+}
+
+// The loss is the mean since the last line; speed and ETAs use the pace since then (the run's
+// ETA counts training steps only, not the evaluations between epochs).
+void Reporter::progress_line(const StepMetrics& s, std::chrono::steady_clock::time_point now) {
+  const double seconds = std::chrono::duration<double>(now - interval_start_).count();
+  const double per_step = seconds / static_cast<double>(interval_steps_);
+  const auto left_in_epoch = static_cast<double>(s.steps_per_epoch - (s.step + 1));
+  const auto left_in_run =
+      static_cast<double>(std::max<std::int64_t>(0, s.total_steps - s.global_step));
+  *log_ << "step " << s.global_step << "/" << s.total_steps << "  epoch " << s.epoch << " "
+        << s.step + 1 << "/" << s.steps_per_epoch
+        << format("  loss %.4f  %.0f img/s", interval_loss_ / static_cast<double>(interval_steps_),
+                  seconds > 0 ? static_cast<double>(interval_images_) / seconds : 0)
+        << "  eta epoch " << duration(left_in_epoch * per_step) << " run "
+        << duration(left_in_run * per_step) << std::endl;
+  begin_epoch();  // the next line measures from here
 }
 
 void Reporter::epoch(const EpochMetrics& m) {

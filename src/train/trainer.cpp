@@ -65,6 +65,11 @@ class TrainingRun {
     return summary_.preempted ||
            (c_.train.max_steps > 0 && position_.global_step >= c_.train.max_steps);
   }
+  // Optimizer steps the whole run takes (for the progress lines' ETA).
+  std::int64_t total_steps() const {
+    const std::int64_t all = c_.train.epochs * sampler_->steps_per_epoch();
+    return c_.train.max_steps > 0 ? std::min(all, c_.train.max_steps) : all;
+  }
   bool stop_requested() const { return options_.stop_requested && options_.stop_requested->load(); }
 
   const config::Config& c_;
@@ -100,7 +105,7 @@ TrainingRun::TrainingRun(const config::Config& c, std::shared_ptr<dist::ProcessG
       options_(options),
       schedule_(make_schedule(c)),
       reporter_(options.log, options.progress_bar, options.log ? metrics_path(c) : "",
-                !options.resume_from.empty()) {
+                !options.resume_from.empty(), {c.train.log_every, c.train.log_seconds}) {
   set_num_threads(static_cast<int>(c.train.threads));
   train_data_ = builders::make_dataset(c, data::Split::Train);
   test_data_ = builders::make_dataset(c, data::Split::Test);
@@ -183,6 +188,7 @@ void TrainingRun::train_epoch(std::int64_t epoch) {
   epoch_loss_ = 0;
   epoch_steps_ = 0;
   const auto start = epoch_start_ = Clock::now();
+  reporter_.begin_epoch();
   while (sampler_->has_next() && !out_of_steps()) {
     const bool stepped = train_step(epoch, sampler_->state().step);
     position_.epoch = epoch;
@@ -250,10 +256,19 @@ bool TrainingRun::train_step(std::int64_t epoch, std::int64_t step) {
   epoch_loss_ += global_loss;
   ++epoch_steps_;
   const double elapsed = std::chrono::duration<double>(Clock::now() - epoch_start_).count();
-  reporter_.step(epoch + 1, step, sampler_->steps_per_epoch(),
-                 epoch_loss_ / static_cast<double>(epoch_steps_),
-                 static_cast<double>(epoch_steps_ * c_.train.batch_size * world_->size()) /
-                     std::max(elapsed, 1e-9));
+  detail::StepMetrics m;
+  m.epoch = epoch + 1;
+  m.step = step;
+  m.steps_per_epoch = sampler_->steps_per_epoch();
+  m.global_step = position_.global_step;
+  m.total_steps = total_steps();
+  m.images = static_cast<std::int64_t>(batch.labels.size()) * world_->size();
+  m.loss = global_loss;
+  m.epoch_loss = epoch_loss_ / static_cast<double>(epoch_steps_);
+  m.epoch_images_per_second =
+      static_cast<double>(epoch_steps_ * c_.train.batch_size * world_->size()) /
+      std::max(elapsed, 1e-9);
+  reporter_.step(m);
   return true;
 }
 

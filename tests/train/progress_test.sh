@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Progress lines of syncbn-train under mpirun -np 2, stdout to a file (what a batch job sees):
+#   every      --log-every 2: rank 0 alone prints a line every 2 optimizer steps, with the step
+#              (of the run and of the epoch), the loss, images/s and ETAs for epoch and run; the
+#              losses of an epoch's lines (each a mean over 2 steps) average to its train_loss.
+#   seconds    no --log-every, train.log_seconds tiny: the time-based default prints a line
+#              every step (no assertion on wall-clock time itself).
+# Usage: progress_test.sh SYNCBN_TRAIN_BINARY CONFIG CASE   (CONFIG: tiny.yaml, 8 steps/epoch at np 2)
+set -euo pipefail
+train=$(realpath "$1") config=$(realpath "$2") case=$3
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+cd "$work"
+fail() { echo "FAIL: $*" >&2; cat out.txt >&2; exit 1; }
+run2() {
+  mpirun -np 2 --oversubscribe "$train" --config "$config" --checkpoint-dir "$work/ckpt" \
+    --epochs 2 --progress auto "$@" > out.txt 2>&1 || fail "syncbn-train exited $?"
+}
+line_re='^step ([0-9]+)/16  epoch ([12]) ([0-9]+)/8  loss ([0-9.]+)  ([0-9]+) img/s  eta epoch ([0-9]+:[0-9]{2}) run ([0-9]+:[0-9]{2})$'
+# Prints the global step of every progress line; fails on a line that starts like one but
+# does not have every field.
+steps_of() {
+  grep '^step ' out.txt | while IFS= read -r line; do
+    [[ $line =~ $line_re ]] || fail "malformed progress line: '$line'"
+    echo "${BASH_REMATCH[1]}"
+  done
+}
+
+case $case in
+  every)
+    run2 --log-every 2
+    steps=$(steps_of | tr '\n' ' ')
+    [[ $steps == "2 4 6 8 10 12 14 16 " ]] || fail "progress lines at steps '$steps', want 2 4 .. 16 once each (rank 0 only)"
+    grep -qE '^step 16/16  epoch 2 8/8  .* eta epoch 0:00 run 0:00$' out.txt || fail "no zero ETA at the last step"
+    grep -qE '^step 2/16  epoch 1 2/8  loss [0-9.]+  [1-9][0-9]* img/s' out.txt || fail "no images/s on the first line"
+    # Epoch 1's train_loss, printed to 4 decimals, is the mean of its 4 lines' losses.
+    awk '/^step [0-9]+\/16  epoch 1 / { sum += $7; n++ }
+         /^epoch 1  train_loss/ { want = $4 }
+         END { d = sum / n - want; if (n != 4 || d > 2e-4 || d < -2e-4) exit 1 }' out.txt ||
+      fail "epoch 1's progress losses do not average to its train_loss"
+    echo "ok: a progress line every 2 steps, from rank 0 only, with every field" ;;
+  seconds)
+    run2 --set train.log_seconds=0.000001
+    steps=$(steps_of | tr '\n' ' ')
+    [[ $steps == "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 " ]] || fail "progress lines at steps '$steps', want every step"
+    echo "ok: the time-based default prints when its interval has passed" ;;
+  *) echo "unknown case '$case'" >&2; exit 2 ;;
+esac
