@@ -16,6 +16,7 @@
 #include "syncbn/dist/default_group.hpp"
 #include "syncbn/dist/environment.hpp"
 #include "syncbn/error.hpp"
+#include "syncbn/train/model_files.hpp"
 #include "syncbn/train/trainer.hpp"
 
 namespace po = boost::program_options;
@@ -79,8 +80,9 @@ before MPI starts, printed once).
 
 struct Cli {
   std::string config_path, backend = "auto", resume, progress = "auto";
+  std::string init_from, export_path;
   syncbn::config::Overrides overrides;
-  bool print_config = false, print_model = false;
+  bool print_config = false, print_model = false, eval_only = false;
 };
 
 po::options_description describe_options(Cli& cli) {
@@ -132,6 +134,17 @@ po::options_description describe_options(Cli& cli) {
       "resume", po::value(&cli.resume)->implicit_value("latest")->value_name("PATH"),
       "continue from PATH, or from the newest checkpoint in the checkpoint dir; if there is none, "
       "warn and start from scratch (--resume=required: fail instead)")(
+      "init-from", po::value(&cli.init_from)->value_name("PATH"),
+      "start from these weights: a model-only state_dict as safetensors with PyTorch's key names "
+      "(e.g. safetensors.torch.save_file(model.state_dict(), PATH)), loaded strictly; "
+      "\"optimizer.\" keys are ignored, so a syncbn checkpoint works too. Not with --resume")(
+      "eval-only", po::bool_switch(&cli.eval_only),
+      "with --init-from or --resume: evaluate on the test set (data.limit_test), print and "
+      "append to metrics.jsonl the test loss and accuracy, and exit; no training, no checkpoint")(
+      "export", po::value(&cli.export_path)->value_name("PATH"),
+      "when the run ends (after the last epoch or max_steps, or after --eval-only's evaluation; "
+      "not when stopped on request), write the model-only state_dict as safetensors, "
+      "SyncBatchNorm as BatchNorm, for PyTorch's load_state_dict(strict=True)")(
       "backend", po::value(&cli.backend)->value_name("NAME"),
       "auto | mpi | nccl | local (auto: mpi under mpirun/srun, else local)")(
       "progress", po::value(&cli.progress)->value_name("MODE"),
@@ -178,6 +191,9 @@ int run(const Cli& cli, const syncbn::config::Config& config, syncbn::dist::Envi
   syncbn::train::RunOptions options;
   options.resume_from = syncbn::train::resume_checkpoint(cli.resume, config.train.checkpoint_dir,
                                                          world->rank() == 0 ? &std::cerr : nullptr);
+  options.init_from = cli.init_from;
+  options.eval_only = cli.eval_only;
+  options.export_path = cli.export_path;
   options.log = world->rank() == 0 ? &std::cout : nullptr;
   options.progress_bar = show_progress_bar(cli.progress);
   options.stop_requested = &g_stop_requested;
@@ -203,13 +219,26 @@ int print_model(const syncbn::config::Config& config) {
   return 0;
 }
 
+// --init-from, --eval-only and --resume together, and the --init-from file against the model.
+void check_start(const Cli& cli, const syncbn::config::Config& config) {
+  if (!cli.init_from.empty() && !cli.resume.empty())
+    throw syncbn::ConfigError(
+        "--init-from and --resume exclude each other: --resume continues a run (weights, "
+        "optimizer, position), --init-from starts a new one from weights");
+  if (cli.eval_only && cli.init_from.empty() && cli.resume.empty())
+    throw syncbn::ConfigError("--eval-only needs the weights to evaluate: --init-from or --resume");
+  if (!cli.init_from.empty() && !(cli.print_config || cli.print_model))
+    syncbn::train::check_init_from(config, cli.init_from);
+}
+
 // Everything that can be refused before MPI starts is checked here, where every rank of a
 // launched job fails alike: so one copy of the message (the launcher's rank 0), exit 2.
 int check_before_launch(const Cli& cli, syncbn::config::Config& config) {
   const int code = syncbn::launcher::load_config_before_launch(
-      kProgram, cli.config_path, cli.overrides, config, [&cli] {
+      kProgram, cli.config_path, cli.overrides, config, [&cli, &config] {
         show_progress_bar(cli.progress);
         syncbn::dist::resolve_backend(cli.backend, syncbn::dist::launch_environment());
+        check_start(cli, config);
       });
   if (code >= 0 || !(cli.print_config || cli.print_model)) return code;
   if (!syncbn::launcher::prints_for_the_job()) return 0;

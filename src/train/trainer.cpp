@@ -6,7 +6,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <ostream>
 
 #include "checkpoint.hpp"
@@ -21,6 +23,7 @@
 #include "syncbn/nn/sync_batchnorm.hpp"
 #include "syncbn/parallel/data_parallel.hpp"
 #include "syncbn/train/loss.hpp"
+#include "syncbn/train/model_files.hpp"
 #include "syncbn/train/norm_conversion.hpp"
 #include "syncbn/train/schedule.hpp"
 
@@ -49,6 +52,8 @@ class TrainingRun {
   bool train_step(std::int64_t epoch, std::int64_t step);
   void evaluate(double& loss, double& accuracy);
   void checkpoint();
+  Summary evaluate_only();
+  void export_model_if_asked();
   std::string checkpoint_path() const { return detail::checkpoint_file(c_.train.checkpoint_dir); }
   // What the position counts in; see detail::PositionBasis.
   detail::PositionBasis basis() const {
@@ -105,7 +110,8 @@ TrainingRun::TrainingRun(const config::Config& c, std::shared_ptr<dist::ProcessG
       options_(options),
       schedule_(make_schedule(c)),
       reporter_(options.log, options.progress_bar, options.log ? metrics_path(c) : "",
-                !options.resume_from.empty(), {c.train.log_every, c.train.log_seconds}) {
+                !options.resume_from.empty() || options.eval_only,
+                {c.train.log_every, c.train.log_seconds}) {
   set_num_threads(static_cast<int>(c.train.threads));
   train_data_ = builders::make_dataset(c, data::Split::Train);
   test_data_ = builders::make_dataset(c, data::Split::Test);
@@ -115,6 +121,8 @@ TrainingRun::TrainingRun(const config::Config& c, std::shared_ptr<dist::ProcessG
   model_ = convert_norms(model_, sync_groups_, world_);
   summary_.sync_layers = nn::count_sync_batchnorm(*model_);
   summary_.world_size = world_->size();
+  // Every rank reads the same file (checked before launch), so the weights agree already.
+  if (!options.init_from.empty()) load_model_state(options.init_from, *model_);
   // Rank 0's parameters and buffers to every rank now; buffers again only before evaluation
   // and checkpoint (share_buffers), not before every forward.
   ddp_ = std::make_unique<nn::DistributedDataParallel>(
@@ -162,6 +170,7 @@ Summary TrainingRun::run() {
                    (changes.empty() ? "" : " (allowed at an epoch boundary)"));
   }
   summary_.start_step = position_.global_step;
+  if (options_.eval_only) return evaluate_only();
   const auto start = Clock::now();
   for (std::int64_t epoch = position_.epoch; epoch < c_.train.epochs && !out_of_steps(); ++epoch)
     train_epoch(epoch);
@@ -178,6 +187,7 @@ Summary TrainingRun::run() {
                  std::to_string(summary_.seconds) + " s, world size " +
                  std::to_string(summary_.world_size) + ", " + std::to_string(summary_.sync_layers) +
                  " SyncBatchNorm layers");
+  export_model_if_asked();
   return summary_;
 }
 
@@ -284,6 +294,37 @@ void TrainingRun::checkpoint() {
   if (world_->rank() != 0) return;
   detail::save_checkpoint(checkpoint_path(), *model_, *optimizer_, position_, basis(),
                           config::to_yaml(c_));
+}
+
+// --eval-only: the loaded weights scored on the test set; no step taken, no checkpoint written.
+Summary TrainingRun::evaluate_only() {
+  share_buffers();
+  const Evaluation e = train::evaluate(*model_, *test_data_, *world_, c_.data.limit_test);
+  summary_.test_loss = e.loss;
+  summary_.test_accuracy = e.accuracy;
+  summary_.steps = position_.global_step;
+  reporter_.line("eval only: test accuracy " + std::to_string(100 * e.accuracy) + "%, test loss " +
+                 std::to_string(e.loss) + ", " + std::to_string(e.samples) + " test images");
+  if (options_.log) {
+    const std::string path = metrics_path(c_);
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "a"),
+                                                         &std::fclose);
+    const std::string record = eval_only_record(e.loss, e.accuracy, e.samples) + "\n";
+    SYNCBN_CHECK_AS(
+        IoError,
+        file && std::fputs(record.c_str(), file.get()) != EOF && std::fflush(file.get()) == 0,
+        "cannot write metrics file '", path, "'");
+  }
+  export_model_if_asked();
+  return summary_;
+}
+
+void TrainingRun::export_model_if_asked() {
+  if (options_.export_path.empty()) return;
+  share_buffers();
+  if (world_->rank() != 0) return;
+  export_model(options_.export_path, *model_);
+  reporter_.line("exported the model's state_dict to " + options_.export_path);
 }
 }  // namespace
 

@@ -62,6 +62,17 @@ done
 expect "empty training set" 2 "the training split of data.dataset 'fashion_mnist' in data.dir '.*empty_data' has 0 samples" -- -c configs/fashion_resnet.yaml --data-dir "$work/empty_data" --checkpoint-dir "$work/ckpt_empty"
 # A model too large for memory (3.6 PB of conv weights: beyond any address space) names the tensor.
 expect "oversized model" 1 "out of memory: cannot allocate [0-9.]+ GiB for a float32 tensor of shape \[100000000000000, 1, 3, 3\]" -- -c configs/tiny.yaml --norm batch --set model.stem_channels=100000000000000 --checkpoint-dir "$work/ckpt_big"
+# --init-from: a file that does not fit is refused before training, every bad key listed; and
+# the start options that exclude or need each other. The file: a tiny.yaml model, --export'ed.
+if "$train" -c configs/tiny.yaml --epochs 1 --max-steps 1 --checkpoint-dir "$work/ckpt_export" \
+    --export "$work/tiny.safetensors" > "$work/export.txt" 2>&1; then echo "ok   - --export tiny.yaml"
+else echo "FAIL - --export tiny.yaml: $(cat "$work/export.txt")" >&2; failures=$((failures + 1)); fi
+expect "--init-from wrong shapes" 2 "--init-from: .*tiny.safetensors: does not fit this model:.*'bn1.running_mean': checkpoint has \[8\] float32, module expects \[4\] float32.*'conv1.weight': checkpoint has \[8, 1, 3, 3\] float32, module expects \[4, 1, 3, 3\].*missing key 'layer1.0.downsample.0.weight'" -- -c configs/tiny.yaml --set model.stem_channels=4 --init-from "$work/tiny.safetensors"
+expect "--init-from missing and unexpected keys" 2 "does not fit this model:.*missing key 'layer1.1.conv1.weight'.*unexpected key 'layer2.0.conv1.weight'" -- -c configs/tiny.yaml --set "model.stages=[{channels: 8, blocks: 2, stride: 1}]" --init-from "$work/tiny.safetensors"
+expect "--init-from not safetensors" 2 "--init-from: .*tiny.yaml" -- -c configs/tiny.yaml --init-from configs/tiny.yaml
+expect "--init-from missing file" 2 "--init-from: .*nothing.safetensors" -- -c configs/tiny.yaml --init-from "$work/nothing.safetensors"
+expect "--init-from with --resume" 2 "--init-from and --resume exclude each other" -- -c configs/tiny.yaml --init-from "$work/tiny.safetensors" --resume
+expect "--eval-only alone" 2 "--eval-only needs the weights to evaluate: --init-from or --resume" -- -c configs/tiny.yaml --eval-only
 # --print-config: the shortest form of each number (0.05, not 0.050000000000000003).
 expect "print-config numbers" 0 $'lr: 0\\.05\n' -- -c configs/tiny.yaml --print-config
 

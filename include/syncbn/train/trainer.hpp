@@ -23,6 +23,14 @@ namespace syncbn::train {
 struct RunOptions {
   // Continue from this checkpoint ("" = start fresh). See latest_checkpoint().
   std::string resume_from;
+  // Start from these weights (a model-only state_dict, e.g. from PyTorch; see model_files.hpp)
+  // instead of the config's initialisation. Exclusive with resume_from.
+  std::string init_from;
+  // Evaluate the loaded model on the test set and return, without training or checkpointing.
+  bool eval_only = false;
+  // Rank 0 writes the model-only state_dict here when the run ends (not when stopped on
+  // request); "" = none.
+  std::string export_path;
   // Rank 0 draws a progress bar when `log` is a terminal; otherwise one line per epoch.
   bool progress_bar = false;
   std::ostream* log = nullptr;  // rank 0's report; nullptr = silent
