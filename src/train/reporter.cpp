@@ -99,15 +99,18 @@ void Reporter::epoch(const EpochMetrics& m) {
   *log_ << "epoch " << m.epoch
         << format("  train_loss %.4f  test_loss %.4f  test_acc %.2f%%  lr %.4g  %.0f img/s",
                   m.train_loss, m.test_loss, 100 * m.test_accuracy, m.lr, m.images_per_second)
-        << format("  (%.1f s)", m.seconds) << std::endl;
+        << format("  (%.1f s, data wait %.2f ms/step)", m.seconds, m.data_wait_ms_mean)
+        << std::endl;
   if (!metrics_) return;
   const std::string record =
       "{\"epoch\": " + std::to_string(m.epoch) +
       ", \"global_step\": " + std::to_string(m.global_step) +
       format(", \"train_loss\": %.6g, \"test_loss\": %.6g, \"test_accuracy\": %.6g", m.train_loss,
              m.test_loss, m.test_accuracy) +
-      format(", \"lr\": %.6g, \"images_per_second\": %.6g, \"seconds\": %.6g}\n", m.lr,
-             m.images_per_second, m.seconds);
+      format(", \"lr\": %.6g, \"images_per_second\": %.6g, \"seconds\": %.6g", m.lr,
+             m.images_per_second, m.seconds) +
+      format(", \"data_wait_ms_mean\": %.6g, \"data_wait_ms_max\": %.6g}\n", m.data_wait_ms_mean,
+             m.data_wait_ms_max);
   // Flushed per record so a plot of a running job is current; a full disk surfaces here.
   if (std::fputs(record.c_str(), metrics_.get()) == EOF || std::fflush(metrics_.get()) != 0)
     metrics_failed("write", metrics_path_, errno);

@@ -15,6 +15,8 @@ struct EpochMetrics {
   std::int64_t epoch = 0, steps = 0, global_step = 0;
   double train_loss = 0, test_loss = 0, test_accuracy = 0, lr = 0, images_per_second = 0,
          seconds = 0;
+  // How long steps waited for their batch (data.prefetch hides loading when it is fast enough).
+  double data_wait_ms_mean = 0, data_wait_ms_max = 0;
 };
 
 // One optimizer step, as the trainer saw it.
