@@ -189,7 +189,9 @@ int run(const Cli& cli, const syncbn::config::Config& config, syncbn::dist::Envi
   auto world = env.world();
   syncbn::dist::set_default_group(world);
   syncbn::train::RunOptions options;
-  options.resume_from = syncbn::train::resume_checkpoint(cli.resume, config.train.checkpoint_dir,
+  // Evaluating fresh weights is never what --eval-only --resume meant: no checkpoint is an error.
+  const std::string resume = cli.eval_only && cli.resume == "latest" ? "required" : cli.resume;
+  options.resume_from = syncbn::train::resume_checkpoint(resume, config.train.checkpoint_dir,
                                                          world->rank() == 0 ? &std::cerr : nullptr);
   options.init_from = cli.init_from;
   options.eval_only = cli.eval_only;

@@ -73,6 +73,7 @@ expect "--init-from not safetensors" 2 "--init-from: .*tiny.yaml" -- -c configs/
 expect "--init-from missing file" 2 "--init-from: .*nothing.safetensors" -- -c configs/tiny.yaml --init-from "$work/nothing.safetensors"
 expect "--init-from with --resume" 2 "--init-from and --resume exclude each other" -- -c configs/tiny.yaml --init-from "$work/tiny.safetensors" --resume
 expect "--eval-only alone" 2 "--eval-only needs the weights to evaluate: --init-from or --resume" -- -c configs/tiny.yaml --eval-only
+expect "--eval-only --resume, no checkpoint" 1 "--resume: no checkpoint in .*ckpt_none" -- -c configs/tiny.yaml --eval-only --resume --checkpoint-dir "$work/ckpt_none"
 # --print-config: the shortest form of each number (0.05, not 0.050000000000000003).
 expect "print-config numbers" 0 $'lr: 0\\.05\n' -- -c configs/tiny.yaml --print-config
 
