@@ -32,7 +32,7 @@ while IFS=: read -r file line text; do
 done < <(grep -rnE '#include "\.\./' src)
 
 declare -A allowed=(
-  [core]="" [io]="" [dist]="" [data]="" [config]=""
+  [core]="" [io]="" [dist]="" [data]="io" [config]=""
   [nn]="dist" [nn/layers]="nn dist" [parallel]="nn dist" [quant]="nn dist"
   [builders]="config nn nn/layers data dist"
   [train]="builders parallel io dist config nn nn/layers data"
