@@ -48,7 +48,7 @@ std::vector<BasisEntry> basis_entries(const PositionBasis& b) {
 }
 }  // namespace
 
-void save_checkpoint(const std::string& path, nn::Module& model, const SGD& optimizer,
+void save_checkpoint(const std::string& path, nn::Module& model, const Optimizer& optimizer,
                      const Position& position, const PositionBasis& basis,
                      const std::string& config_yaml) {
   io::TensorMap tensors;
@@ -128,7 +128,7 @@ std::vector<std::string> basis_changes(const io::Metadata& meta, const PositionB
 }
 }  // namespace
 
-Resumed load_checkpoint(const std::string& path, nn::Module& model, SGD& optimizer,
+Resumed load_checkpoint(const std::string& path, nn::Module& model, Optimizer& optimizer,
                         const PositionBasis& current) {
   io::SafetensorsContents contents = io::load_safetensors(path);
   const io::Metadata& meta = contents.metadata;

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "syncbn/nn/module.hpp"
-#include "syncbn/train/sgd.hpp"
+#include "syncbn/train/optimizer.hpp"
 
 namespace syncbn::train::detail {
 
@@ -37,7 +37,7 @@ inline constexpr const char* kCheckpointName = "last.safetensors";
 // <dir>/last.safetensors: the one place the checkpoint directory meets the file name.
 std::string checkpoint_file(const std::string& checkpoint_dir);
 
-void save_checkpoint(const std::string& path, nn::Module& model, const SGD& optimizer,
+void save_checkpoint(const std::string& path, nn::Module& model, const Optimizer& optimizer,
                      const Position& position, const PositionBasis& basis,
                      const std::string& config_yaml);
 
@@ -51,7 +51,7 @@ struct Resumed {
 // CheckpointError naming the file and listing every missing, unexpected or mis-shaped tensor,
 // or, for a mid-epoch checkpoint, every difference between its basis and `current`. Files of
 // format version 1 (header not checksummed, no basis recorded) are refused.
-Resumed load_checkpoint(const std::string& path, nn::Module& model, SGD& optimizer,
+Resumed load_checkpoint(const std::string& path, nn::Module& model, Optimizer& optimizer,
                         const PositionBasis& current);
 
 // "epoch 2 (1-based), 5 steps into it": the one way messages name a position.

@@ -1,7 +1,5 @@
 #include "syncbn/train/sgd.hpp"
 
-#include <set>
-
 #include "syncbn/error.hpp"
 
 namespace syncbn::train {
@@ -34,18 +32,13 @@ void update_with_momentum(const Update& u, float* p, const float* grad, float* b
 }  // namespace
 
 SGD::SGD(NamedParameters parameters, SGDOptions options)
-    : parameters_(std::move(parameters)), options_(options) {
+    : Optimizer(std::move(parameters), "SGD"), options_(options) {
   SYNCBN_CHECK(options_.lr() >= 0.0, "Invalid learning rate: ", options_.lr());
   SYNCBN_CHECK(options_.momentum() >= 0.0, "Invalid momentum value: ", options_.momentum());
   SYNCBN_CHECK(options_.weight_decay() >= 0.0,
                "Invalid weight_decay value: ", options_.weight_decay());
   SYNCBN_CHECK(!options_.nesterov() || (options_.momentum() > 0.0 && options_.dampening() == 0.0),
                "Nesterov momentum requires a momentum and zero dampening");
-  std::set<std::string> seen;
-  for (const auto& [name, p] : parameters_) {
-    SYNCBN_CHECK(p != nullptr, "SGD: parameter '", name, "' is null");
-    SYNCBN_CHECK(seen.insert(name).second, "SGD: parameter '", name, "' appears twice");
-  }
 }
 
 void SGD::set_lr(double lr) {
@@ -54,10 +47,7 @@ void SGD::set_lr(double lr) {
 }
 
 void SGD::step() {
-  for (const auto& [name, p] : parameters_)
-    SYNCBN_CHECK_AS(ShapeError, !p->grad.defined() || p->grad.shape() == p->value.shape(),
-                    "SGD: grad of '", name, "' has shape ", shape_str(p->grad.shape()),
-                    ", the parameter ", shape_str(p->value.shape()));
+  check_grad_shapes("SGD");
   const Update u{static_cast<float>(options_.lr()), static_cast<float>(options_.momentum()),
                  static_cast<float>(options_.dampening()),
                  static_cast<float>(options_.weight_decay()), options_.nesterov()};
@@ -74,15 +64,6 @@ void SGD::step() {
   }
 }
 
-void SGD::zero_grad() {
-  for (const auto& [name, p] : parameters_) {
-    if (p->grad.defined() && p->grad.shape() == p->value.shape())
-      p->grad.fill_(0.0);
-    else
-      p->grad = Tensor::zeros(p->value.shape());
-  }
-}
-
 nn::StateDict SGD::state_dict() const {
   nn::StateDict out;
   for (const auto& [name, buf] : momentum_buffer_) out[name + kBufferSuffix] = buf;
@@ -91,16 +72,8 @@ nn::StateDict SGD::state_dict() const {
 
 void SGD::load_state_dict(const nn::StateDict& state) {
   std::map<std::string, Tensor> loaded;
-  const std::string suffix = kBufferSuffix;
   for (const auto& [key, value] : state) {
-    const bool has_suffix = key.size() > suffix.size() &&
-                            key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0;
-    const std::string name = has_suffix ? key.substr(0, key.size() - suffix.size()) : key;
-    const nn::Parameter* param = nullptr;
-    for (const auto& [n, p] : parameters_)
-      if (n == name) param = p;
-    SYNCBN_CHECK(has_suffix && param != nullptr, "SGD.load_state_dict: unexpected key '", key,
-                 "' (expected '<parameter name>", suffix, "')");
+    const auto [name, param] = parameter_of(key, kBufferSuffix, "SGD.load_state_dict");
     SYNCBN_CHECK_AS(ShapeError, value.shape() == param->value.shape(), "SGD.load_state_dict: '",
                     key, "' has shape ", shape_str(value.shape()), ", the parameter ",
                     shape_str(param->value.shape()));

@@ -18,8 +18,8 @@
 #include <utility>
 #include <vector>
 
-#include "syncbn/nn/module.hpp"
 #include "syncbn/options.hpp"
+#include "syncbn/train/optimizer.hpp"
 
 namespace syncbn::train {
 
@@ -32,9 +32,7 @@ struct SGDOptions {
   SYNCBN_ARG(double, weight_decay) = 0.0;
 };
 
-using NamedParameters = std::vector<std::pair<std::string, nn::Parameter*>>;
-
-class SGD {
+class SGD : public Optimizer {
  public:
   // Throws ValueError as PyTorch does: negative lr, momentum or weight_decay, or nesterov
   // without momentum > 0 and dampening == 0; also for a null or duplicate-named parameter.
@@ -42,25 +40,21 @@ class SGD {
 
   // One update of every parameter with a defined grad. Throws ShapeError when a grad's shape
   // differs from its parameter's (before changing anything).
-  void step();
-  // Sets every gradient to zeros of its parameter's shape (defining it if needed).
-  void zero_grad();
+  void step() override;
 
-  double lr() const { return options_.lr(); }
+  double lr() const override { return options_.lr(); }
   // For schedules; throws ValueError for a negative lr.
-  void set_lr(double lr);
+  void set_lr(double lr) override;
   const SGDOptions& options() const { return options_; }
-  const NamedParameters& parameters() const { return parameters_; }
 
   // Momentum buffers that exist, keyed "<parameter name>.momentum_buffer" (copies).
-  nn::StateDict state_dict() const;
+  nn::StateDict state_dict() const override;
   // Replaces all optimizer state. Every key must be "<known parameter>.momentum_buffer" with
   // that parameter's shape; parameters without a key get no buffer (their next step starts it
   // afresh). Throws ValueError (unknown key) or ShapeError and leaves the state unchanged.
-  void load_state_dict(const nn::StateDict& state);
+  void load_state_dict(const nn::StateDict& state) override;
 
  private:
-  NamedParameters parameters_;
   SGDOptions options_;
   std::map<std::string, Tensor> momentum_buffer_;  // by parameter name
 };
