@@ -4,12 +4,13 @@
     /usr/bin/python3 tests/zoo/generate_zoo_goldens.py            # the committed goldens
     /usr/bin/python3 tests/zoo/generate_zoo_goldens.py --out DIR resnet18 resnet50
 
-Each model of tests/zoo/cases.txt has a PyTorch twin here: torchvision's resnet18/resnet50 and
-small torch.nn models written out below. With no names, every model's key list and the
-safetensors of the `committed` models are written into tests/zoo/goldens/ (deterministic: a
-rerun gives the same bytes). The `generated` models (ResNet-18/50, ~100 MB each) are written
-at test time by a ctest fixture into the build tree. Exit 77 (skipped) without torch or
-torchvision, saying which.
+Each case of tests/zoo/cases.txt has a PyTorch twin here: torchvision's resnet18/resnet50, its
+ResNet(Bottleneck, [1, 1, 1, 1]) for resnet50_shallow (resnet50.yaml with each stage's repeat
+overridden to 1), and small torch.nn models written out below. With no names, every case's key
+list and the safetensors of the `committed` cases are written into tests/zoo/goldens/
+(deterministic: a rerun gives the same bytes). The `generated` cases (the ResNets, ~80-200 MB
+each) are written at test time by a ctest fixture into the build tree. Exit 77 (skipped)
+without torch or torchvision, saying which.
 
 Per model, <name>.keys.txt: `# parameters N`, then `key dtype [d0,d1,...]` per state_dict entry.
 <name>.safetensors ("__metadata__" holds lr, momentum, weight_decay, nesterov, overrides and
@@ -56,13 +57,16 @@ MAX_ATTEMPTS = 100
 
 
 def read_cases():
-    """tests/zoo/cases.txt: name batch input num_classes goldens (shared with the C++ test)."""
+    """tests/zoo/cases.txt: name config batch input num_classes goldens [override ...] (shared
+    with the C++ test)."""
     cases = collections.OrderedDict()
     for line in (HERE / "cases.txt").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
-            name, batch, shape, classes, where = line.split()
-            cases[name] = dict(batch=int(batch), input=[int(d) for d in shape.split(",")],
-                               num_classes=int(classes), committed=where == "committed")
+            name, config, batch, shape, classes, where, *extra = line.split()
+            cases[name] = dict(config=config, batch=int(batch),
+                               input=[int(d) for d in shape.split(",")],
+                               num_classes=int(classes), committed=where == "committed",
+                               extra_overrides=extra)
     return cases
 
 
@@ -147,6 +151,9 @@ TWINS = {
     "cifar_resnet": lambda c, k: CifarResNet(c[0], k),
     "resnet18": lambda c, k: torchvision.models.resnet18(num_classes=k),
     "resnet50": lambda c, k: torchvision.models.resnet50(num_classes=k),
+    # resnet50.yaml with every stage's repeat overridden to 1 (cases.txt)
+    "resnet50_shallow": lambda c, k: torchvision.models.resnet.ResNet(
+        torchvision.models.resnet.Bottleneck, [1, 1, 1, 1], num_classes=k),
 }
 
 
@@ -260,7 +267,8 @@ def goldens(name, case):
 
 def overrides(case):
     dims = ", ".join(str(d) for d in case["input"])
-    return [f"model.input=[{dims}]", f"model.num_classes={case['num_classes']}"]
+    return [f"model.input=[{dims}]", f"model.num_classes={case['num_classes']}",
+            *case["extra_overrides"]]
 
 
 def key_list(model, initial):

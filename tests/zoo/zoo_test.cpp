@@ -1,5 +1,5 @@
-// The model zoo (configs/zoo/*.yaml) against PyTorch 1.13 / torchvision 0.14. For each model of
-// cases.txt, built from its config with the case's overrides:
+// The model zoo (configs/zoo/*.yaml) against PyTorch 1.13 / torchvision 0.14. For each case of
+// cases.txt, a model built from its config with the case's overrides:
 //   Structure  state_dict keys, shapes, dtypes and parameter count equal the PyTorch twin's
 //              (<name>.keys.txt, committed for every model);
 //   EvalLogits a PyTorch state_dict loads strictly and gives PyTorch's eval-mode logits;
@@ -34,10 +34,12 @@ constexpr double kStateTolerance = 1e-5;   // per state_dict entry
 
 struct ZooCase {
   std::string name;
+  std::string config;  // configs/zoo/<config>.yaml
   std::int64_t batch = 0;
   std::string input;  // "3,64,64"
   std::int64_t num_classes = 0;
   bool committed = false;
+  std::vector<std::string> extra_overrides;  // "key=value", after input and num_classes
 };
 
 std::vector<ZooCase> read_cases() {
@@ -49,8 +51,9 @@ std::vector<ZooCase> read_cases() {
     std::istringstream fields(line);
     ZooCase c;
     std::string goldens;
-    fields >> c.name >> c.batch >> c.input >> c.num_classes >> goldens;
+    fields >> c.name >> c.config >> c.batch >> c.input >> c.num_classes >> goldens;
     c.committed = goldens == "committed";
+    for (std::string o; fields >> o;) c.extra_overrides.push_back(o);
     cases.push_back(c);
   }
   return cases;
@@ -62,8 +65,10 @@ config::Overrides overrides_of(const ZooCase& c) {
   for (std::size_t at = dims.find(','); at != std::string::npos; at = dims.find(',', at + 2)) {
     dims.replace(at, 1, ", ");
   }
-  return {config::Override("model.input=[" + dims + "]"),
-          config::Override("model.num_classes=" + std::to_string(c.num_classes))};
+  config::Overrides out{config::Override("model.input=[" + dims + "]"),
+                        config::Override("model.num_classes=" + std::to_string(c.num_classes))};
+  for (const auto& o : c.extra_overrides) out.emplace_back(o);
+  return out;
 }
 
 std::string overrides_json(const ZooCase& c) {
@@ -75,7 +80,7 @@ std::string overrides_json(const ZooCase& c) {
 
 std::shared_ptr<nn::Module> build(const ZooCase& c) {
   const config::Config cfg =
-      config::load_config(SYNCBN_CONFIG_DIR "/" + c.name + ".yaml", overrides_of(c));
+      config::load_config(SYNCBN_CONFIG_DIR "/" + c.config + ".yaml", overrides_of(c));
   return builders::build_model(cfg.model, cfg.train.seed);
 }
 
