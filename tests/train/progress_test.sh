@@ -5,13 +5,15 @@
 #              losses of an epoch's lines (each a mean over 2 steps) average to its train_loss.
 #   seconds    no --log-every, train.log_seconds tiny: the time-based default prints a line
 #              every step (no assertion on wall-clock time itself).
+#   config     the keys round-trip through --print-config (to_yaml, stored in checkpoints), and
+#              out-of-range values are refused before training, naming the option and key.
 # Usage: progress_test.sh SYNCBN_TRAIN_BINARY CONFIG CASE   (CONFIG: tiny.yaml, 8 steps/epoch at np 2)
 set -euo pipefail
 train=$(realpath "$1") config=$(realpath "$2") case=$3
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 cd "$work"
-fail() { echo "FAIL: $*" >&2; cat out.txt >&2; exit 1; }
+fail() { echo "FAIL: $*" >&2; [[ ! -f out.txt ]] || cat out.txt >&2; exit 1; }
 run2() {
   mpirun -np 2 --oversubscribe "$train" --config "$config" --checkpoint-dir "$work/ckpt" \
     --epochs 2 --progress auto "$@" > out.txt 2>&1 || fail "syncbn-train exited $?"
@@ -44,5 +46,17 @@ case $case in
     steps=$(steps_of | tr '\n' ' ')
     [[ $steps == "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 " ]] || fail "progress lines at steps '$steps', want every step"
     echo "ok: the time-based default prints when its interval has passed" ;;
+  config)
+    "$train" -c "$config" --log-every 3 --set train.log_seconds=0.25 --print-config > a.yaml
+    "$train" -c a.yaml --print-config > b.yaml
+    grep -q '^  log_every: 3$' b.yaml && grep -q '^  log_seconds: 0.25$' b.yaml && cmp -s a.yaml b.yaml ||
+      fail "train.log_every/log_seconds do not round-trip: $(diff a.yaml b.yaml)"
+    status=0; "$train" -c "$config" --log-every -1 > out.txt 2>&1 || status=$?
+    [[ $status -eq 2 ]] && grep -q -- "--log-every -1: train.log_every: expected a value >= 0" out.txt ||
+      fail "--log-every -1: status $status"
+    status=0; "$train" -c "$config" --set train.log_seconds=0 > out.txt 2>&1 || status=$?
+    [[ $status -eq 2 ]] && grep -q "train.log_seconds: expected a positive number, got '0'" out.txt ||
+      fail "train.log_seconds=0: status $status"
+    echo "ok: the progress keys round-trip and are range-checked" ;;
   *) echo "unknown case '$case'" >&2; exit 2 ;;
 esac
