@@ -16,21 +16,32 @@
 #include "syncbn/builders/data.hpp"
 #include "syncbn/builders/model.hpp"
 #include "syncbn/data/dataset.hpp"
+#include "syncbn/data/loader.hpp"
 #include "syncbn/data/sampler.hpp"
 #include "syncbn/error.hpp"
 #include "syncbn/io/safetensors.hpp"
 #include "syncbn/nn/layers/threads.hpp"
 #include "syncbn/nn/sync_batchnorm.hpp"
 #include "syncbn/parallel/data_parallel.hpp"
+#include "syncbn/train/accumulation.hpp"
+#include "syncbn/train/adamw.hpp"
 #include "syncbn/train/loss.hpp"
 #include "syncbn/train/model_files.hpp"
 #include "syncbn/train/norm_conversion.hpp"
 #include "syncbn/train/schedule.hpp"
+#include "syncbn/train/sgd.hpp"
 
 namespace syncbn::train {
 namespace {
 using Clock = std::chrono::steady_clock;
 constexpr std::int64_t kEvalBatch = 500;
+
+// The shortest text that reads back as `v` (0.1, not 0.100000).
+std::string detail_number(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.10g", v);
+  return text;
+}
 
 LrSchedule make_schedule(const config::Config& c) {
   auto o = ScheduleOptions(c.optimizer.lr, schedule_kind(c.schedule.name))
@@ -41,6 +52,20 @@ LrSchedule make_schedule(const config::Config& c) {
   return LrSchedule(o);
 }
 
+std::unique_ptr<Optimizer> make_optimizer(const config::Config& c, NamedParameters parameters) {
+  const auto& o = c.optimizer;
+  if (o.name == "adamw")
+    return std::make_unique<AdamW>(std::move(parameters), AdamWOptions(o.lr)
+                                                              .beta1(o.betas[0])
+                                                              .beta2(o.betas[1])
+                                                              .eps(o.eps)
+                                                              .weight_decay(o.weight_decay));
+  return std::make_unique<SGD>(std::move(parameters), SGDOptions(o.lr)
+                                                          .momentum(o.momentum)
+                                                          .nesterov(o.nesterov && o.momentum > 0)
+                                                          .weight_decay(o.weight_decay));
+}
+
 class TrainingRun {
  public:
   TrainingRun(const config::Config& c, std::shared_ptr<dist::ProcessGroup> world,
@@ -49,6 +74,8 @@ class TrainingRun {
 
  private:
   void train_epoch(std::int64_t epoch);
+  void start_loader();
+  data::Batch next_batch();
   bool train_step(std::int64_t epoch, std::int64_t step);
   void evaluate(double& loss, double& accuracy);
   void checkpoint();
@@ -82,11 +109,16 @@ class TrainingRun {
   RunOptions options_;
   std::unique_ptr<data::Dataset> train_data_, test_data_;
   std::shared_ptr<nn::Module> model_;
-  std::unique_ptr<SGD> optimizer_;
+  std::unique_ptr<Optimizer> optimizer_;
   LrSchedule schedule_;
   std::unique_ptr<data::DistributedSampler> sampler_;
+  // This epoch's batches, loaded ahead (data.prefetch); dropped before set_epoch changes the data.
+  std::unique_ptr<data::PrefetchLoader> loader_;
+  double wait_ms_sum_ = 0, wait_ms_max_ = 0;  // this epoch's data waits
+  std::int64_t waits_ = 0;
   std::unique_ptr<nn::DistributedDataParallel> ddp_;
   CrossEntropyLoss loss_;
+  double lr_scale_ = 1;  // train.scale_lr: the world size
   detail::Reporter reporter_;
   detail::Position position_;
   detail::Resumed resumed_;
@@ -109,6 +141,7 @@ TrainingRun::TrainingRun(const config::Config& c, std::shared_ptr<dist::ProcessG
       world_(std::move(world)),
       options_(options),
       schedule_(make_schedule(c)),
+      loss_(CrossEntropyLossOptions().label_smoothing(c.train.label_smoothing)),
       reporter_(options.log, options.progress_bar, options.log ? metrics_path(c) : "",
                 !options.resume_from.empty() || options.eval_only,
                 {c.train.log_every, c.train.log_seconds}) {
@@ -121,6 +154,7 @@ TrainingRun::TrainingRun(const config::Config& c, std::shared_ptr<dist::ProcessG
   model_ = convert_norms(model_, sync_groups_, world_);
   summary_.sync_layers = nn::count_sync_batchnorm(*model_);
   summary_.world_size = world_->size();
+  lr_scale_ = c.train.scale_lr ? static_cast<double>(world_->size()) : 1.0;
   // Every rank reads the same file (checked before launch), so the weights agree already.
   if (!options.init_from.empty()) load_model_state(options.init_from, *model_);
   // Rank 0's parameters and buffers to every rank now; buffers again only before evaluation
@@ -128,11 +162,7 @@ TrainingRun::TrainingRun(const config::Config& c, std::shared_ptr<dist::ProcessG
   ddp_ = std::make_unique<nn::DistributedDataParallel>(
       model_, world_,
       nn::DataParallelOptions().bucket_mb(c.train.bucket_mb).broadcast_buffers(false));
-  optimizer_ = std::make_unique<SGD>(model_->named_parameters(),
-                                     SGDOptions(c.optimizer.lr)
-                                         .momentum(c.optimizer.momentum)
-                                         .nesterov(c.optimizer.nesterov && c.optimizer.momentum > 0)
-                                         .weight_decay(c.optimizer.weight_decay));
+  optimizer_ = make_optimizer(c, model_->named_parameters());
   const std::int64_t train_size = c.data.limit_train > 0
                                       ? std::min(c.data.limit_train, train_data_->size())
                                       : train_data_->size();
@@ -162,6 +192,15 @@ Summary TrainingRun::run() {
                  sync_groups_.describe() + "), world size " + std::to_string(world_->size()) +
                  ", " + std::to_string(sampler_->steps_per_epoch()) + " steps per epoch of " +
                  std::to_string(c_.train.batch_size) + " per rank");
+  if (c_.train.scale_lr || c_.train.accumulate > 1)
+    reporter_.line(
+        "optimizer: " + c_.optimizer.name + ", lr " + detail_number(lr_scale_ * c_.optimizer.lr) +
+        (c_.train.scale_lr
+             ? " (optimizer.lr " + detail_number(c_.optimizer.lr) + " x world size, train.scale_lr)"
+             : "") +
+        ", " + std::to_string(c_.train.accumulate) + " micro-batches per step (" +
+        std::to_string(c_.train.accumulate * c_.train.batch_size * world_->size()) +
+        " samples per step)");
   if (!options_.resume_from.empty()) {
     std::string changes;
     for (const auto& change : resumed_.changes) changes += "; " + change;
@@ -192,9 +231,11 @@ Summary TrainingRun::run() {
 }
 
 void TrainingRun::train_epoch(std::int64_t epoch) {
+  loader_.reset();
   sampler_->set_epoch(epoch);
   train_data_->set_epoch(epoch);
   if (epoch == position_.epoch) sampler_->load_state({epoch, position_.step});
+  start_loader();
   epoch_loss_ = 0;
   epoch_steps_ = 0;
   const auto start = epoch_start_ = Clock::now();
@@ -207,6 +248,7 @@ void TrainingRun::train_epoch(std::int64_t epoch) {
         position_.global_step % c_.train.checkpoint_every == 0)
       checkpoint();
   }
+  loader_.reset();  // stops loading ahead when the run stops mid-epoch
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   train_seconds_ += seconds;
   if (summary_.preempted) {
@@ -227,29 +269,54 @@ void TrainingRun::train_epoch(std::int64_t epoch) {
   summary_.test_loss = m.test_loss;
   summary_.test_accuracy = m.test_accuracy;
   m.lr = optimizer_->lr();
-  m.images_per_second =
-      seconds > 0
-          ? static_cast<double>(epoch_steps_ * c_.train.batch_size * world_->size()) / seconds
-          : 0;
+  m.images_per_second = seconds > 0 ? static_cast<double>(epoch_steps_ * c_.train.accumulate *
+                                                          c_.train.batch_size * world_->size()) /
+                                          seconds
+                                    : 0;
   m.seconds = seconds;
+  m.data_wait_ms_mean = waits_ ? wait_ms_sum_ / static_cast<double>(waits_) : 0;
+  m.data_wait_ms_max = wait_ms_max_;
   summary_.epochs = epoch + 1;
   checkpoint();
   reporter_.epoch(m);
 }
 
-// Returns whether the optimizer stepped.
+// The rest of the epoch's batches, from the sampler's current step on.
+void TrainingRun::start_loader() {
+  std::vector<std::vector<std::int64_t>> batches;
+  for (std::int64_t s = sampler_->state().step; s < sampler_->steps_per_epoch(); ++s)
+    batches.push_back(sampler_->batch(s));
+  loader_ =
+      std::make_unique<data::PrefetchLoader>(*train_data_, std::move(batches), c_.data.prefetch);
+  wait_ms_sum_ = wait_ms_max_ = 0;
+  waits_ = 0;
+}
+
+// The sampler's next batch, as the loader has it ready (or loads it now).
+data::Batch TrainingRun::next_batch() {
+  sampler_->next_batch();  // advances the position the checkpoint records
+  data::Batch batch = loader_->next();
+  wait_ms_sum_ += loader_->last_wait_ms();
+  ++waits_;
+  wait_ms_max_ = std::max(wait_ms_max_, loader_->last_wait_ms());
+  return batch;
+}
+
+// Returns whether the optimizer stepped: one step over train.accumulate micro-batches (fewer at
+// the end of an epoch), see accumulation.hpp.
 bool TrainingRun::train_step(std::int64_t epoch, std::int64_t step) {
-  optimizer_->set_lr(schedule_.lr_at(epoch, step, sampler_->steps_per_epoch()));
-  const data::Batch batch = train_data_->get_batch(sampler_->next_batch());
+  optimizer_->set_lr(lr_scale_ * schedule_.lr_at(epoch, step, sampler_->steps_per_epoch()));
+  const std::int64_t micro = std::min(c_.train.accumulate, sampler_->steps_per_epoch() - step);
   model_->train();
   optimizer_->zero_grad();
-  const double loss = loss_.forward(ddp_->forward(batch.images), batch.labels);
   // The loss and the stop flag ride along in the last gradient bucket and come back summed.
-  std::vector<float> extra{static_cast<float>(loss), stop_requested() ? 1.0f : 0.0f};
-  ddp_->backward(loss_.backward(), extra);
+  std::vector<float> extra{0.0f, stop_requested() ? 1.0f : 0.0f};
+  const AccumulatedStep done = accumulate_gradients(
+      *ddp_, loss_, micro, [this] { return next_batch(); }, extra);
   const double global_loss = extra[0] / world_->size();
   summary_.preempted = extra[1] > 0;  // every rank sees the same sum, so all stop together
-  images_ += static_cast<std::int64_t>(batch.labels.size()) * world_->size();
+  const std::int64_t step_images = done.samples * world_->size();
+  images_ += step_images;
   if (!std::isfinite(global_loss)) {
     const std::string where =
         "non-finite loss at step " + std::to_string(position_.global_step + 1) + " (epoch " +
@@ -261,6 +328,8 @@ bool TrainingRun::train_step(std::int64_t epoch, std::int64_t step) {
     reporter_.line(where + ": step skipped");
     return false;
   }
+  if (c_.optimizer.clip_grad_norm > 0)
+    clip_grad_norm(optimizer_->parameters(), c_.optimizer.clip_grad_norm);
   optimizer_->step();
   ++position_.global_step;
   epoch_loss_ += global_loss;
@@ -272,12 +341,12 @@ bool TrainingRun::train_step(std::int64_t epoch, std::int64_t step) {
   m.steps_per_epoch = sampler_->steps_per_epoch();
   m.global_step = position_.global_step;
   m.total_steps = total_steps();
-  m.images = static_cast<std::int64_t>(batch.labels.size()) * world_->size();
+  m.images = step_images;
   m.loss = global_loss;
   m.epoch_loss = epoch_loss_ / static_cast<double>(epoch_steps_);
-  m.epoch_images_per_second =
-      static_cast<double>(epoch_steps_ * c_.train.batch_size * world_->size()) /
-      std::max(elapsed, 1e-9);
+  m.epoch_images_per_second = static_cast<double>(epoch_steps_ * c_.train.accumulate *
+                                                  c_.train.batch_size * world_->size()) /
+                              std::max(elapsed, 1e-9);
   reporter_.step(m);
   return true;
 }
