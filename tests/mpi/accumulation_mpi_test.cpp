@@ -1,0 +1,101 @@
+// Gradient accumulation (train.accumulate) with SyncBatchNorm under DDP equals PyTorch running
+// ONE process over each micro-batch's whole slice with plain BatchNorm, accumulating loss / k
+// (goldens/accumulation.txt from generate_accumulation_goldens.py). Each of W ranks holds rows
+// [r * 12 / W, (r + 1) * 12 / W) of every micro-batch; runs at every np of the suite (12 divides
+// among 1..4 ranks; at np 1 the model keeps plain BatchNorm).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "mpi_world.hpp"
+#include "syncbn/builders/model.hpp"
+#include "syncbn/config/config.hpp"
+#include "syncbn/parallel/data_parallel.hpp"
+#include "syncbn/train/accumulation.hpp"
+#include "syncbn/train/norm_conversion.hpp"
+
+namespace syncbn::train {
+namespace {
+constexpr std::int64_t kMicro = 3, kSamples = 12, kFeatures = 5;
+constexpr double kTol = 1e-5;
+
+std::map<std::string, std::vector<double>> read_goldens() {
+  std::map<std::string, std::vector<double>> out;
+  std::ifstream in(SYNCBN_ACCUMULATION_GOLDENS);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string name;
+    std::size_t n = 0;
+    fields >> name >> n;
+    auto& values = out[name];
+    values.resize(n);
+    for (double& v : values) fields >> v;
+  }
+  return out;
+}
+
+void expect_close(const Tensor& got, const std::vector<double>& want, const std::string& what) {
+  ASSERT_EQ(got.numel(), static_cast<std::int64_t>(want.size())) << what;
+  for (std::size_t i = 0; i < want.size(); ++i)
+    EXPECT_NEAR(got.data<float>()[i], want[i], kTol + kTol * std::abs(want[i]))
+        << what << "[" << i << "]";
+}
+
+const char* const kModel = R"(
+model:
+  input: [5]
+  num_classes: 3
+  layers:
+    fc1: {type: linear, out_features: 4}
+    bn1: {type: batch_norm1d}
+    relu1: relu
+    fc2: {type: linear, out_features: $num_classes}
+)";
+
+TEST(AccumulationMpi, SyncBatchNormMicroBatchesEqualPyTorchOnTheWholeSlices) {
+  const auto goldens = read_goldens();
+  ASSERT_FALSE(goldens.empty()) << "missing " << SYNCBN_ACCUMULATION_GOLDENS;
+  auto world = testing::mpi_world_ptr();
+  const std::int64_t w = world->size(), r = world->rank(), rows = kSamples / w;
+  const config::Config c = config::parse_config(kModel, "accumulation");
+  auto model = builders::build_model(c.model, 0);
+  nn::StateDict state = model->state_dict();
+  for (auto& [key, value] : state) {
+    if (value.dtype() != DType::Float32) continue;
+    const auto& v = goldens.at("init." + key);
+    value = Tensor::from(value.shape(), std::vector<float>(v.begin(), v.end()));
+  }
+  model->load_state_dict(state);
+  model = convert_norms(model, plan_sync_groups(c, static_cast<int>(w)), world);
+  nn::DistributedDataParallel ddp(model, world, nn::DataParallelOptions().broadcast_buffers(false));
+  model->train();
+  model->zero_grad();
+  CrossEntropyLoss loss;
+  std::int64_t next = 0;
+  const auto this_ranks_slice = [&] {
+    const auto& x = goldens.at("micro" + std::to_string(next) + ".x");
+    const auto& y = goldens.at("micro" + std::to_string(next) + ".y");
+    ++next;
+    std::vector<float> images(x.begin() + r * rows * kFeatures,
+                              x.begin() + (r + 1) * rows * kFeatures);
+    std::vector<std::int64_t> labels(y.begin() + r * rows, y.begin() + (r + 1) * rows);
+    return data::Batch{Tensor::from({rows, kFeatures}, images), labels};
+  };
+  std::vector<float> extra{0.f};
+  const AccumulatedStep done = accumulate_gradients(ddp, loss, kMicro, this_ranks_slice, extra);
+  EXPECT_EQ(next, kMicro);
+  EXPECT_EQ(done.samples, kMicro * rows);
+  const double want_loss = goldens.at("loss")[0];
+  EXPECT_NEAR(extra[0] / static_cast<double>(w), want_loss, kTol * want_loss);
+  for (const auto& [name, p] : model->named_parameters())
+    expect_close(p->grad, goldens.at("grad." + name), "grad of " + name);
+  for (const auto& [key, value] : model->state_dict())
+    if (goldens.count("after." + key)) expect_close(value, goldens.at("after." + key), key);
+}
+
+}  // namespace
+}  // namespace syncbn::train
