@@ -48,7 +48,7 @@ expect "empty stages" 2 "stages.yaml:2: model.stages: expected at least one stag
 expect "group:3 vs 8 channels" 2 "--norm group:3: model.norm: group:3 does not divide model.stem_channels \(8\)" -- -c configs/tiny.yaml --norm group:3
 # Values from the command line are cited as the option, not as a line of the file.
 expect "--epochs 0" 2 "--epochs 0: train.epochs: expected a value >= 1, got '0'" -- -c configs/tiny.yaml --epochs 0
-expect "--set dataset" 2 "--set data.dataset=cifar10: data.dataset: expected one of fashion_mnist \| synthetic" -- -c configs/tiny.yaml --set data.dataset=cifar10
+expect "--set dataset" 2 "--set data.dataset=imagenet: data.dataset: expected one of fashion_mnist \| synthetic \| npy \| cifar10 \| cifar100 \| image_folder" -- -c configs/tiny.yaml --set data.dataset=imagenet
 expect "empty checkpoint dir" 2 "--checkpoint-dir : train.checkpoint_dir: expected a non-empty path" -- -c configs/tiny.yaml --checkpoint-dir ''
 envs=(SYNCBN_COLLECTIVE_TIMEOUT=0.001)
 expect "sub-second collective timeout" 2 "SYNCBN_COLLECTIVE_TIMEOUT: expected at least 1 second" -- -c configs/tiny.yaml --epochs 1 --checkpoint-dir "$work/ckpt"
