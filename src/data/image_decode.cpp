@@ -39,16 +39,30 @@ Image decode_png(const std::string& bytes, const std::string& path) {
   if (!png_image_begin_read_from_memory(&png, bytes.data(), bytes.size()))
     throw IoError(path + ": unreadable PNG: " + png.message);
   const bool colour = (png.format & PNG_FORMAT_FLAG_COLOR) != 0;
-  png.format = colour ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+  // Alpha is read and then dropped, as PIL's convert("RGB") does; without it libpng would
+  // composite onto the (black) buffer instead.
+  const bool alpha = (png.format & PNG_FORMAT_FLAG_ALPHA) != 0;
+  png.format = (colour ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY) | (alpha ? PNG_FORMAT_FLAG_ALPHA : 0);
   Image image{colour ? 3 : 1, png.height, png.width, {}};
-  check_size(path, image.height, image.width);
+  try {
+    check_size(path, image.height, image.width);
+  } catch (...) {
+    png_image_free(&png);
+    throw;
+  }
   std::vector<std::uint8_t> interleaved(PNG_IMAGE_SIZE(png));
   if (!png_image_finish_read(&png, nullptr, interleaved.data(), 0, nullptr)) {
     const std::string message = png.message;
     png_image_free(&png);
     throw IoError(path + ": unreadable PNG: " + message);
   }
-  image.pixels = std::move(interleaved);
+  const auto channels = static_cast<std::size_t>(image.channels);
+  const std::size_t stride = channels + (alpha ? 1 : 0);
+  const auto count = static_cast<std::size_t>(image.height * image.width);
+  image.pixels.resize(count * channels);
+  for (std::size_t p = 0; p < count; ++p)
+    for (std::size_t c = 0; c < channels; ++c)
+      image.pixels[p * channels + c] = interleaved[p * stride + c];
   return image;
 }
 

@@ -211,6 +211,25 @@ TEST(ImageFolder, PngPixelsExactlyAndGreyReplicated) {
       }
 }
 
+// Alpha is dropped and the colour kept (PIL's convert("RGB")), even where alpha is 0.
+TEST(ImageFolder, AlphaIsDropped) {
+  TempDir dir;
+  const auto rgba = [](int c, int y, int x) {
+    return static_cast<std::uint8_t>(c == 3 ? 255 * (x % 2) : pixel(c, y, x));
+  };
+  test::write_png(dir / "a/rgba.png", 4, 3, 4, rgba);
+  test::write_png(dir / "b/ga.png", 2, 3, 4, rgba);
+  ImageFolder d(ImageFolderOptions().root(dir / "").channels(3).height(3).width(4).resize(3));
+  const Batch b = d.get_batch({0, 1});
+  const float* v = b.images.data<float>();
+  for (int c = 0; c < 3; ++c)
+    for (int y = 0; y < 3; ++y)
+      for (int x = 0; x < 4; ++x) {
+        EXPECT_EQ(v[(c * 3 + y) * 4 + x], pixel(c, y, x) / 255.f);
+        EXPECT_EQ(v[36 + (c * 3 + y) * 4 + x], pixel(0, y, x) / 255.f);
+      }
+}
+
 TEST(ImageFolder, JpegDecodesCloseToWhatWasWritten) {
   TempDir dir;
   const auto flat = [](int c, int, int) { return static_cast<std::uint8_t>(60 + 70 * c); };

@@ -1,6 +1,7 @@
 #pragma once
 // Writes small PNG (libpng's simplified API) and JPEG (libjpeg) files for the data set tests;
-// pixel(c, y, x) gives each 8-bit value. Parent directories are created.
+// pixel(c, y, x) gives each 8-bit value (PNG: grey, grey + alpha, RGB or RGBA). Parent directories
+// are created.
 // clang-format off
 #include <cstddef>
 #include <cstdio>
@@ -36,7 +37,8 @@ inline void write_png(const std::string& path, int channels, int height, int wid
   png.version = PNG_IMAGE_VERSION;
   png.width = static_cast<png_uint_32>(width);
   png.height = static_cast<png_uint_32>(height);
-  png.format = channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+  const png_uint_32 formats[] = {PNG_FORMAT_GRAY, PNG_FORMAT_GA, PNG_FORMAT_RGB, PNG_FORMAT_RGBA};
+  png.format = formats[channels - 1];  // 1 to 4 channels
   const auto pixels = interleave(channels, height, width, f);
   if (!png_image_write_to_file(&png, path.c_str(), 0, pixels.data(), 0, nullptr))
     throw std::runtime_error("write_png " + path + ": " + png.message);

@@ -74,7 +74,7 @@ struct ImageFolderOptions {
 // scaled to [0, 1], resized so its shorter side is resize() (bilinear as
 // F.interpolate(align_corners=False), no antialiasing) and center-cropped to height x width.
 // Grey images are replicated to 3 channels; a colour image with channels() == 1 is an error (no
-// silent conversion); alpha is dropped.
+// silent conversion); alpha is dropped (colour values kept, as PIL's convert("RGB")).
 class ImageFolder : public Dataset {
  public:
   explicit ImageFolder(ImageFolderOptions options);
