@@ -128,7 +128,7 @@ INSTANTIATE_TEST_SUITE_P(Cases, AdamWGolden,
                          ::testing::Values(std::make_pair("adamw_defaults", 4),
                                            std::make_pair("adamw_decay", 5),
                                            std::make_pair("adamw_no_decay", 3)),
-                         [](const auto& info) { return std::string(info.param.first); });
+                         [](const auto& test) { return std::string(test.param.first); });
 
 TEST(AdamW, RefusesBadOptionsAndState) {
   Parameter w{Tensor::zeros({2}), Tensor()};
