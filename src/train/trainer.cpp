@@ -98,8 +98,12 @@ class TrainingRun {
            (c_.train.max_steps > 0 && position_.global_step >= c_.train.max_steps);
   }
   // Optimizer steps the whole run takes (for the progress lines' ETA).
+  // Optimizer steps in `micro_batches` (train.accumulate of them per step, the last one short).
+  std::int64_t optimizer_steps(std::int64_t micro_batches) const {
+    return (micro_batches + c_.train.accumulate - 1) / c_.train.accumulate;
+  }
   std::int64_t total_steps() const {
-    const std::int64_t all = c_.train.epochs * sampler_->steps_per_epoch();
+    const std::int64_t all = c_.train.epochs * optimizer_steps(sampler_->steps_per_epoch());
     return c_.train.max_steps > 0 ? std::min(all, c_.train.max_steps) : all;
   }
   bool stop_requested() const { return options_.stop_requested && options_.stop_requested->load(); }
@@ -337,8 +341,8 @@ bool TrainingRun::train_step(std::int64_t epoch, std::int64_t step) {
   const double elapsed = std::chrono::duration<double>(Clock::now() - epoch_start_).count();
   detail::StepMetrics m;
   m.epoch = epoch + 1;
-  m.step = step;
-  m.steps_per_epoch = sampler_->steps_per_epoch();
+  m.step = optimizer_steps(step);
+  m.steps_per_epoch = optimizer_steps(sampler_->steps_per_epoch());
   m.global_step = position_.global_step;
   m.total_steps = total_steps();
   m.images = step_images;
