@@ -74,8 +74,8 @@ Batch PrefetchLoader::next() {
     loaded = std::move(ready_.front());
     ready_.pop_front();
   }
+  last_wait_ms_ = ms_since(start);  // before waking the thread, which may take this core
   changed_.notify_all();
-  last_wait_ms_ = ms_since(start);
   if (loaded.error) std::rethrow_exception(failed_ = loaded.error);
   return std::move(loaded.batch);
 }
