@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "syncbn/dist/local.hpp"
+#include "syncbn/error.hpp"
 #include "syncbn/io/safetensors.hpp"
 #include "syncbn/train/trainer.hpp"
 
@@ -59,6 +60,32 @@ TEST(PrefetchTraining, MetricsRecordTheDataWait) {
   text << in.rdbuf();
   EXPECT_NE(text.str().find("\"data_wait_ms_mean\": "), std::string::npos) << text.str();
   EXPECT_NE(text.str().find("\"data_wait_ms_max\": "), std::string::npos) << text.str();
+}
+
+// A file that fails to decode while a background thread loads it stops the run with the
+// decoder's error, naming the file, as inline loading does.
+TEST(PrefetchTraining, LoadingErrorReachesTheCallerWithItsMessage) {
+  const std::string root = ::testing::TempDir() + "syncbn_prefetch_broken";
+  std::filesystem::remove_all(root);
+  for (const char* split : {"train", "test"})
+    for (const char* cls : {"a", "b"}) {
+      std::filesystem::create_directories(root + "/" + split + "/" + cls);
+      std::ofstream(root + "/" + split + "/" + cls + "/broken.png") << "not a png";
+    }
+  for (const char* depth : {"0", "2"}) {
+    const config::Config c = config::parse_config(
+        "model: {input: [1, 8, 8], num_classes: 2, stem_channels: 4, stages: [{channels: 4}]}\n"
+        "data: {dataset: image_folder}\ntrain: {batch_size: 1, epochs: 1}\n",
+        "broken",
+        {"data.dir=" + root, "data.prefetch=" + std::string(depth),
+         "train.checkpoint_dir=" + root + "/run"});
+    try {
+      run_training(c, dist::make_local_group(), {});
+      ADD_FAILURE() << "a broken image trained (prefetch " << depth << ")";
+    } catch (const IoError& e) {
+      EXPECT_NE(std::string(e.what()).find("broken.png"), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace
