@@ -13,7 +13,8 @@
 //
 // The shuffle uses its own fully specified generator (SplitMix64 + Fisher-Yates), not
 // torch.randperm: the same seed gives the same order on every platform and build, but not the
-// order PyTorch would produce. Not thread-safe; one sampler per rank.
+// order PyTorch would produce. The rule (padding, dropping, r::W) is tested against torch's own
+// DistributedSampler (tests/data/sampler_golden_test.cpp). Not thread-safe; one sampler per rank.
 #include <cstdint>
 #include <vector>
 
