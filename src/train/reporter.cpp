@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <ostream>
+#include <utility>
 
 #include "syncbn/error.hpp"
 
@@ -26,6 +28,11 @@ std::string duration(double seconds) {
   else
     std::snprintf(buf, sizeof buf, "%lld:%02lld", total / 60, total % 60);
   return buf;
+}
+
+// JSON has no NaN or infinity (a diverged loss): those are written as null.
+std::string json_number(double v) {
+  return std::isfinite(v) ? format("%.6g", v) : "null";
 }
 
 [[noreturn]] void metrics_failed(const std::string& what, const std::string& path, int err) {
@@ -102,15 +109,18 @@ void Reporter::epoch(const EpochMetrics& m) {
         << format("  (%.1f s, data wait %.2f ms/step)", m.seconds, m.data_wait_ms_mean)
         << std::endl;
   if (!metrics_) return;
-  const std::string record =
-      "{\"epoch\": " + std::to_string(m.epoch) +
-      ", \"global_step\": " + std::to_string(m.global_step) +
-      format(", \"train_loss\": %.6g, \"test_loss\": %.6g, \"test_accuracy\": %.6g", m.train_loss,
-             m.test_loss, m.test_accuracy) +
-      format(", \"lr\": %.6g, \"images_per_second\": %.6g, \"seconds\": %.6g", m.lr,
-             m.images_per_second, m.seconds) +
-      format(", \"data_wait_ms_mean\": %.6g, \"data_wait_ms_max\": %.6g}\n", m.data_wait_ms_mean,
-             m.data_wait_ms_max);
+  std::string record = "{\"epoch\": " + std::to_string(m.epoch) +
+                       ", \"global_step\": " + std::to_string(m.global_step);
+  for (const auto& [key, value] : {std::pair<const char*, double>{"train_loss", m.train_loss},
+                                   {"test_loss", m.test_loss},
+                                   {"test_accuracy", m.test_accuracy},
+                                   {"lr", m.lr},
+                                   {"images_per_second", m.images_per_second},
+                                   {"seconds", m.seconds},
+                                   {"data_wait_ms_mean", m.data_wait_ms_mean},
+                                   {"data_wait_ms_max", m.data_wait_ms_max}})
+    record += std::string(", \"") + key + "\": " + json_number(value);
+  record += "}\n";
   // Flushed per record so a plot of a running job is current; a full disk surfaces here.
   if (std::fputs(record.c_str(), metrics_.get()) == EOF || std::fflush(metrics_.get()) != 0)
     metrics_failed("write", metrics_path_, errno);

@@ -25,6 +25,9 @@ magic=$(head -c 8 "$work/out.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')
 size=$(stat -c %s "$work/out.png" 2>/dev/null || echo 0)
 if [[ $magic == 89504e470d0a1a0a && $size -gt 10000 ]]; then echo "ok   - valid PNG ($size bytes)"
 else echo "FAIL - not a PNG: magic '$magic', $size bytes" >&2; failures=$((failures + 1)); fi
+# A diverged epoch: syncbn-train writes non-finite values as null; drawn as a gap.
+{ record 1 2.2 1.9 0.41 0.1; record 2 null null 0.1 0.05; } > "$work/empty/metrics.jsonl"
+expect "null values" 0 "wrote $work/null.png" -- "$work/empty" "$work/null.png"
 expect "default output in the run dir" 0 "wrote $work/good/metrics.png" -- "$work/good"
 [[ -s $work/good/metrics.png ]] || { echo "FAIL - no $work/good/metrics.png" >&2; failures=$((failures + 1)); }
 

@@ -40,6 +40,13 @@ case $case in
          /^epoch 1  train_loss/ { want = $4 }
          END { d = sum / n - want; if (n != 4 || d > 2e-4 || d < -2e-4) exit 1 }' out.txt ||
       fail "epoch 1's progress losses do not average to its train_loss"
+    python3 -c 'import json, sys; [json.loads(l) for l in open(sys.argv[1])]' ckpt/metrics.jsonl ||
+      fail "metrics.jsonl is not JSON lines"
+    plot=$(dirname "$config")/../scripts/plot-metrics
+    if command -v gnuplot > /dev/null; then
+      "$plot" ckpt > /dev/null && [[ $(head -c 4 ckpt/metrics.png | od -An -c | tr -d ' ') == 211PNG ]] ||
+        fail "scripts/plot-metrics on the run's metrics.jsonl"
+    fi
     echo "ok: a progress line every 2 steps, from rank 0 only, with every field" ;;
   seconds)
     run2 --set train.log_seconds=0.000001
