@@ -5,9 +5,13 @@
 // among 1..4 ranks; at np 1 the model keeps plain BatchNorm).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <cmath>
 #include <fstream>
+
+#include <filesystem>
 #include <map>
+#include <regex>
 #include <sstream>
 
 #include "mpi_world.hpp"
@@ -16,6 +20,7 @@
 #include "syncbn/parallel/data_parallel.hpp"
 #include "syncbn/train/accumulation.hpp"
 #include "syncbn/train/norm_conversion.hpp"
+#include "syncbn/train/trainer.hpp"
 
 namespace syncbn::train {
 namespace {
@@ -95,6 +100,35 @@ TEST(AccumulationMpi, SyncBatchNormMicroBatchesEqualPyTorchOnTheWholeSlices) {
     expect_close(p->grad, goldens.at("grad." + name), "grad of " + name);
   for (const auto& [key, value] : model->state_dict())
     if (goldens.count("after." + key)) expect_close(value, goldens.at("after." + key), key);
+}
+
+// train.scale_lr: the optimizer runs at optimizer.lr x world size (the metrics record it), and
+// the start line says so.
+TEST(ScaleLrMpi, OptimizerRunsAtLrTimesWorldSize) {
+  auto world = testing::mpi_world_ptr();
+  std::int64_t root_pid = world->rank() == 0 ? ::getpid() : 0;
+  world->allreduce(&root_pid, 1);
+  const std::string dir = ::testing::TempDir() + "syncbn_scale_lr_" + std::to_string(root_pid);
+  const config::Config c = config::parse_config(R"(
+model: {input: [1, 8, 8], num_classes: 4, stem_channels: 8, stages: [{channels: 8, blocks: 1, stride: 1}]}
+data: {dataset: synthetic, synthetic_train_size: 48, synthetic_test_size: 8}
+optimizer: {lr: 0.01}
+schedule: {name: constant}
+train: {batch_size: 8, epochs: 1, scale_lr: true}
+)",
+                                                "scale_lr", {"train.checkpoint_dir=" + dir});
+  std::ostringstream report;
+  RunOptions options;
+  if (world->rank() == 0) options.log = &report;
+  run_training(c, world, options);
+  if (world->rank() != 0) return;
+  EXPECT_NE(report.str().find("x world size, train.scale_lr"), std::string::npos) << report.str();
+  std::ifstream in(dir + "/metrics.jsonl");
+  const std::string line((std::istreambuf_iterator<char>(in)), {});
+  std::smatch lr;
+  ASSERT_TRUE(std::regex_search(line, lr, std::regex("\"lr\": ([0-9.e+-]+)"))) << line;
+  EXPECT_NEAR(std::stod(lr[1]), 0.01 * static_cast<double>(world->size()), 1e-9) << line;
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
