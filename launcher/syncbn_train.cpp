@@ -153,9 +153,10 @@ po::options_description describe_options(Cli& cli) {
       "terminal even when output goes to a file)")(
       "log-every",
       po::value<std::string>()->value_name("N")->notifier(set("log-every", "train.log_every")),
-      "with progress lines, one every N optimizer steps (train.log_every; default 0: one every "
-      "train.log_seconds, 10 s)")("print-config", po::bool_switch(&cli.print_config),
-                                  "print the effective config (after overrides) and exit")(
+      "a progress line every N optimizer steps (train.log_every; with --progress auto, lines "
+      "even on a terminal; default 0: without a bar, one every train.log_seconds, 10 s)")(
+      "print-config", po::bool_switch(&cli.print_config),
+      "print the effective config (after overrides) and exit")(
       "print-model", po::bool_switch(&cli.print_model),
       "build the config's model in this process and print it, then exit: PyTorch's repr (the "
       "BatchNorm layers as written), which of them a launched job converts to SyncBatchNorm, "
@@ -197,7 +198,9 @@ int run(const Cli& cli, const syncbn::config::Config& config, syncbn::dist::Envi
   options.eval_only = cli.eval_only;
   options.export_path = cli.export_path;
   options.log = world->rank() == 0 ? &std::cout : nullptr;
-  options.progress_bar = show_progress_bar(cli.progress);
+  // A step count asked for is a request for lines, even on a terminal (unless --progress bar).
+  options.progress_bar =
+      show_progress_bar(cli.progress) && !(cli.progress == "auto" && config.train.log_every > 0);
   options.stop_requested = &g_stop_requested;
   if (world->rank() == 0) std::cout << env.describe() << "\n";
   const syncbn::train::Summary summary = syncbn::train::run_training(config, world, options);

@@ -5,6 +5,7 @@
 #              losses of an epoch's lines (each a mean over 2 steps) average to its train_loss.
 #   seconds    no --log-every, train.log_seconds tiny: the time-based default prints a line
 #              every step (no assertion on wall-clock time itself).
+#   terminal   on a terminal (script(1)), a bar by default, but lines with --log-every.
 #   config     the keys round-trip through --print-config (to_yaml, stored in checkpoints), and
 #              out-of-range values are refused before training, naming the option and key.
 # Usage: progress_test.sh SYNCBN_TRAIN_BINARY CONFIG CASE   (CONFIG: tiny.yaml, 8 steps/epoch at np 2)
@@ -53,6 +54,15 @@ case $case in
     steps=$(steps_of | tr '\n' ' ')
     [[ $steps == "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 " ]] || fail "progress lines at steps '$steps', want every step"
     echo "ok: the time-based default prints when its interval has passed" ;;
+  terminal)
+    command -v script > /dev/null || { echo "skip: no script(1)"; exit 77; }
+    tty_run() { script -qec "$(printf '%q ' "$train" -c "$config" --checkpoint-dir "$work/ckpt" "$@")" /dev/null > out.txt 2>&1 || fail "exited $?"; }
+    tty_run --max-steps 8
+    grep -q 'epoch 1 \[#' out.txt && ! grep -q '^step ' out.txt || fail "no bar (or lines) on a terminal"
+    tty_run --max-steps 8 --log-every 4
+    [[ $(grep -c $'^step [48]/8  epoch 1 [48]/16  loss .*run 0:00\r$' out.txt) -eq 2 ]] &&
+      ! grep -q 'epoch 1 \[#' out.txt || fail "--log-every on a terminal: want lines at steps 4 and 8, no bar"
+    echo "ok: a bar on a terminal, lines there with --log-every" ;;
   config)
     "$train" -c "$config" --log-every 3 --set train.log_seconds=0.25 --print-config > a.yaml
     "$train" -c a.yaml --print-config > b.yaml
