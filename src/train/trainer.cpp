@@ -97,11 +97,11 @@ class TrainingRun {
     return summary_.preempted ||
            (c_.train.max_steps > 0 && position_.global_step >= c_.train.max_steps);
   }
-  // Optimizer steps the whole run takes (for the progress lines' ETA).
   // Optimizer steps in `micro_batches` (train.accumulate of them per step, the last one short).
   std::int64_t optimizer_steps(std::int64_t micro_batches) const {
     return (micro_batches + c_.train.accumulate - 1) / c_.train.accumulate;
   }
+  // Optimizer steps the whole run takes (for the progress lines' ETA).
   std::int64_t total_steps() const {
     const std::int64_t all = c_.train.epochs * optimizer_steps(sampler_->steps_per_epoch());
     return c_.train.max_steps > 0 ? std::min(all, c_.train.max_steps) : all;
