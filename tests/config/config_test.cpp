@@ -86,10 +86,11 @@ TEST(Config, KindNamesParseAndPrintAsWritten) {
   for (const char* bad : {"", "Batch", "layer", "group", "group:", "group:0", "group:-2",
                           "group:+2", "group: 2", "group:2x", "group:9223372036854775808"})
     EXPECT_FALSE(parse_norm(bad).has_value()) << bad;
-  for (auto kind : {DatasetKind::FashionMnist, DatasetKind::Synthetic})
+  for (auto kind : {DatasetKind::FashionMnist, DatasetKind::Synthetic, DatasetKind::Npy,
+                    DatasetKind::Cifar10, DatasetKind::Cifar100, DatasetKind::ImageFolder})
     EXPECT_EQ(parse_dataset(to_string(kind)), kind);
   EXPECT_STREQ(to_string(DatasetKind::FashionMnist), "fashion_mnist");
-  EXPECT_FALSE(parse_dataset("cifar10").has_value());
+  EXPECT_FALSE(parse_dataset("imagenet").has_value());
   for (auto kind : {ScheduleKind::Cosine, ScheduleKind::Step, ScheduleKind::Constant})
     EXPECT_EQ(parse_schedule(to_string(kind)), kind);
   EXPECT_STREQ(to_string(ScheduleKind::Constant), "constant");
@@ -102,8 +103,9 @@ TEST(Config, KindErrorsListTheNames) {
                       "'linear'"),
             std::string::npos)
       << error_of("schedule:\n  name: linear\n");
-  EXPECT_NE(error_of("data: {dataset: cifar10}\n")
-                .find("data.dataset: expected one of fashion_mnist | synthetic, got 'cifar10'"),
+  EXPECT_NE(error_of("data: {dataset: imagenet}\n")
+                .find("data.dataset: expected one of fashion_mnist | synthetic | npy | cifar10 | "
+                      "cifar100 | image_folder, got 'imagenet'"),
             std::string::npos);
   for (const char* norm : {"group:0", "group:99999999999999999999"})
     EXPECT_NE(error_of(std::string("model: {norm: '") + norm + "'}\n")
@@ -244,8 +246,9 @@ TEST(Config, ValuesFromOverridesAreCitedAsTheOption) {
   EXPECT_NE(error_of("", {Override("model.norm=group:3", "--norm group:3")})
                 .find("--norm group:3: model.norm: group:3 does not divide"),
             std::string::npos);
-  EXPECT_NE(error_of("", {"data.dataset=cifar10"}).find("--set data.dataset=cifar10: data.dataset"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of("", {"data.dataset=imagenet"}).find("--set data.dataset=imagenet: data.dataset"),
+      std::string::npos);
   EXPECT_NE(error_of("", {"train.epoch=3"}).find("--set train.epoch=3: train.epoch: unknown key"),
             std::string::npos);
   EXPECT_NE(
