@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "mpi_world.hpp"
+#include "support/golden_records.hpp"
 #include "syncbn/builders/model.hpp"
 #include "syncbn/config/config.hpp"
 #include "syncbn/parallel/data_parallel.hpp"
@@ -28,19 +29,7 @@ constexpr std::int64_t kMicro = 3, kSamples = 12, kFeatures = 5;
 constexpr double kTol = 1e-5;
 
 std::map<std::string, std::vector<double>> read_goldens() {
-  std::map<std::string, std::vector<double>> out;
-  std::ifstream in(SYNCBN_ACCUMULATION_GOLDENS);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string name;
-    std::size_t n = 0;
-    fields >> name >> n;
-    auto& values = out[name];
-    values.resize(n);
-    for (double& v : values) fields >> v;
-  }
-  return out;
+  return testing::read_golden_records(SYNCBN_ACCUMULATION_GOLDENS);
 }
 
 void expect_close(const Tensor& got, const std::vector<double>& want, const std::string& what) {

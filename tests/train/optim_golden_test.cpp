@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "support/golden_records.hpp"
 #include "syncbn/error.hpp"
 #include "syncbn/train/adamw.hpp"
 #include "syncbn/train/loss.hpp"
@@ -21,21 +22,7 @@ constexpr double kTol = 1e-5;
 const std::vector<Shape> kShapes = {{3}, {2, 2}, {1}};  // as the generator's SHAPES
 
 const std::map<std::string, std::vector<double>>& goldens() {
-  static const auto records = [] {
-    std::map<std::string, std::vector<double>> out;
-    std::ifstream in(SYNCBN_OPTIM_GOLDENS);
-    std::string line;
-    while (std::getline(in, line)) {
-      std::istringstream fields(line);
-      std::string name;
-      std::size_t n = 0;
-      fields >> name >> n;
-      std::vector<double>& values = out[name];
-      values.resize(n);
-      for (double& v : values) fields >> v;
-    }
-    return out;
-  }();
+  static const auto records = testing::read_golden_records(SYNCBN_OPTIM_GOLDENS);
   return records;
 }
 
