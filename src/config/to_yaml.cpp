@@ -161,8 +161,8 @@ std::string to_yaml(const Config& c) {
   out << YAML::Key << "accumulate" << YAML::Value << c.train.accumulate;
   out << YAML::Key << "scale_lr" << YAML::Value << c.train.scale_lr;
   out << YAML::Key << "label_smoothing" << YAML::Value << number(c.train.label_smoothing);
-  out << YAML::Key << "log_every" << YAML::Value << c.train.log_every << YAML::Key
-      << "log_seconds" << YAML::Value << number(c.train.log_seconds) << YAML::EndMap;
+  out << YAML::Key << "log_every" << YAML::Value << c.train.log_every << YAML::Key << "log_seconds"
+      << YAML::Value << number(c.train.log_seconds) << YAML::EndMap;
   out << YAML::EndMap;
   return out.c_str();
 }

@@ -68,16 +68,16 @@ struct DataConfig {
   // Per-channel normalisation after ToTensor scaling; empty = the data set's own default.
   std::vector<double> mean, std;
   std::int64_t crop_padding = 4;  // augment's random-crop padding, at most kMaxCropPadding
-  std::int64_t prefetch = 2;      // training batches loaded ahead in a background thread; 0 = inline
+  std::int64_t prefetch = 2;  // training batches loaded ahead in a background thread; 0 = inline
 };
 
 struct OptimizerConfig {
   std::string name = "sgd";  // sgd | adamw
   // The learning rate as given, whatever the world size (times it with train.scale_lr).
   double lr = 0.1;
-  double momentum = 0.9;  // sgd only
-  bool nesterov = true;   // sgd only
-  double weight_decay = 5e-4;  // when the file omits it: 5e-4 for sgd, 0.01 for adamw
+  double momentum = 0.9;                     // sgd only
+  bool nesterov = true;                      // sgd only
+  double weight_decay = 5e-4;                // when the file omits it: 5e-4 for sgd, 0.01 for adamw
   std::vector<double> betas = {0.9, 0.999};  // adamw only, each in [0, 1)
   double eps = 1e-8;                         // adamw only
   double clip_grad_norm = 0;  // max 2-norm of all gradients after the allreduce (0 = off)
